@@ -1,0 +1,14 @@
+class MerchantError(Exception):
+    """Base of every error the merchants app raises on purpose."""
+
+
+class SlugTaken(MerchantError):
+    pass
+
+
+class EmailTaken(MerchantError):
+    pass
+
+
+class NotAllowed(MerchantError):
+    pass

@@ -1,0 +1,266 @@
+"""Tokenhub settings, read from the environment (django-environ).
+
+Every value that matters in production comes from the environment and is parsed strictly: a typo in a
+boolean or an integer fails at import, not at the first request. Embedded defaults (SQLite, a file-system
+broker) exist only so `make dev` works on a machine with no PostgreSQL or Redis; `tokenhub.runtime`
+decides and reports which was chosen.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from tokenhub import runtime
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    """Like env.bool, but a value that is neither true nor false is an error, not a silent False."""
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off).")
+
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "django-insecure-dev-only-key-never-used-with-debug-off"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "axes",
+    "merchants",
+    "wallets",
+    "agents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "merchants.middleware.CurrentMerchantMiddleware",
+    # Last, as django-axes asks: it inspects the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "tokenhub.urls"
+WSGI_APPLICATION = "tokenhub.wsgi.application"
+ASGI_APPLICATION = "tokenhub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "merchants.context_processors.current_merchant",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Short transactions only; a bounded pool keeps a 100-thread worker under max_connections.
+    _pool_size = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+    if _pool_size:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_size,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite is the embedded dev default: WAL and a busy timeout let web and worker share it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery -----------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+_broker_choice = runtime.choose_broker(
+    broker_url=env.str("CELERY_BROKER_URL", default=""), redis_url=REDIS_URL, base_dir=BASE_DIR
+)
+CELERY_BROKER_URL = _broker_choice.url
+CELERY_BROKER_TRANSPORT_OPTIONS = _broker_choice.transport_options
+# Redis for rate limits and streams; empty when no Redis is reachable (dev embedded mode).
+REDIS_URL = _broker_choice.redis_url
+TOKENHUB_BROKER_DESCRIPTION = _broker_choice.description
+
+CELERY_TASK_ACKS_LATE = True
+# A task whose worker died is handed to the sweeper, not re-queued forever (celery discussion #8969).
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=150)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=100)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "wallets-expire-holds": {"task": "wallets.tasks.holds_expire", "schedule": timedelta(seconds=60)},
+    "agents-sweep-stuck-runs": {"task": "agents.tasks.runs_sweep", "schedule": timedelta(seconds=60)},
+}
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Qwen endpoint --------------------------------------------------------------------------------
+QWEN_API_KEY = env.str("QWEN_API_KEY", default="")
+QWEN_SIMULATOR_PORT = env.int("QWEN_SIMULATOR_PORT", default=8765)
+# Without a key the platform talks to its own simulator, never to the real endpoint.
+QWEN_BASE_URL = env.str(
+    "QWEN_BASE_URL",
+    default=(
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
+        if QWEN_API_KEY
+        else f"http://127.0.0.1:{QWEN_SIMULATOR_PORT}/v1"
+    ),
+)
+QWEN_TIMEOUT_SECONDS = env.float("QWEN_TIMEOUT_SECONDS", default=60.0)
+QWEN_MAX_RETRIES = env.int("QWEN_MAX_RETRIES", default=4)
+QWEN_RATE_LIMITS = env.json("QWEN_RATE_LIMITS", default={})  # {"qwen-plus": {"rpm": 15000, "tpm": 5000000}}
+
+# --- Stripe ---------------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+
+# --- Ledger ---------------------------------------------------------------------------------------
+# A hold lives a little longer than the slowest run can, so the sweeper always fails the run first.
+HOLD_TIMEOUT = timedelta(seconds=env.int("HOLD_TIMEOUT_SECONDS", default=3600))
+RUN_DEADLINE = timedelta(seconds=env.int("RUN_DEADLINE_SECONDS", default=900))
+ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1_000_000)
+LOW_BALANCE_THRESHOLD = env.int("LOW_BALANCE_THRESHOLD", default=10_000)
+if RUN_DEADLINE >= HOLD_TIMEOUT:
+    raise ImproperlyConfigured("RUN_DEADLINE_SECONDS must be below HOLD_TIMEOUT_SECONDS.")
+
+# --- Auth -----------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "merchants.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+
+# --- REST API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tokenhub API",
+    "DESCRIPTION": "Run AI tools for your store, paid from your prepaid token wallet.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+
+# --- I18N, static ---------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security -------------------------------------------------------------------------------------
+_secure = env_bool("TOKENHUB_SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = _secure
+CSRF_COOKIE_SECURE = _secure
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=_secure)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _secure else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _secure
+SECURE_HSTS_PRELOAD = _secure
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
+}

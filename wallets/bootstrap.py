@@ -1,0 +1,92 @@
+"""Reference data the ledger needs to exist: system accounts, default prices and packs, the Support group.
+
+Run from a data migration and again after every migrate or test flush (post_migrate); idempotent.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+SYSTEM_ACCOUNTS = ("issuance", "promotions", "support", "consumption")
+
+# Wallet tokens per model token, qwen-plus input = 1.0 (DESIGN.md "Units and prices").
+DEFAULT_PRICES = {
+    "qwen-flash": (Decimal("0.125"), Decimal("1.0")),
+    "qwen-plus": (Decimal("1.0"), Decimal("3.0")),
+    "qwen-max": (Decimal("4.0"), Decimal("16.0")),
+}
+PRICES_EFFECTIVE_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+
+DEFAULT_PACKS = (
+    ("Starter", 1_000_000, 500, 1),
+    ("Growth", 5_000_000, 2_250, 2),
+    ("Scale", 25_000_000, 10_000, 3),
+)
+
+SUPPORT_GROUP = "Support"
+SUPPORT_PERMISSIONS = [
+    ("merchants", "view_merchant"),
+    ("merchants", "view_membership"),
+    ("merchants", "view_user"),
+    ("wallets", "view_account"),
+    ("wallets", "view_transfer"),
+    ("wallets", "view_price"),
+    ("wallets", "view_topuppack"),
+    ("wallets", "view_adjustmentrequest"),
+    ("wallets", "add_adjustmentrequest"),
+    ("wallets", "approve_adjustmentrequest"),
+]
+
+
+def reference_data_ensure(apps=None, **_kwargs) -> None:
+    from django.apps import apps as global_apps
+
+    apps = apps or global_apps
+    Account = apps.get_model("wallets", "Account")
+    Price = apps.get_model("wallets", "Price")
+    TopupPack = apps.get_model("wallets", "TopupPack")
+    with transaction.atomic():
+        for kind in SYSTEM_ACCOUNTS:
+            Account.objects.get_or_create(code=kind, defaults={"kind": kind})
+        if not Price.objects.exists():
+            for model, (input_weight, output_weight) in DEFAULT_PRICES.items():
+                Price.objects.create(
+                    model=model, input_weight=input_weight, output_weight=output_weight,
+                    effective_from=PRICES_EFFECTIVE_FROM, note="Default from public list prices",
+                )
+        if not TopupPack.objects.exists():
+            for name, tokens, cents, order in DEFAULT_PACKS:
+                TopupPack.objects.create(name=name, tokens=tokens, price_cents=cents, sort_order=order)
+    support_group_grant(SUPPORT_PERMISSIONS, apps=apps)
+
+
+def support_group_grant(permissions: list[tuple[str, str]], *, apps=None) -> None:
+    """Give the Support group these (app_label, codename) permissions; other apps add their own."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    apps = apps or global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for app_label in {label for label, _ in permissions}:
+        app_config = apps.get_app_config(app_label)
+        # Inside a migration the app config is a stub without models_module; create_permissions skips those.
+        stub = getattr(app_config, "models_module", None) is None
+        if stub:
+            app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        if stub:
+            app_config.models_module = None
+    group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
+    for app_label, codename in permissions:
+        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def wallet_for_new_merchant(sender, instance, created: bool, raw: bool = False, **_kwargs) -> None:
+    if created and not raw:
+        from wallets.models import Account
+
+        Account.objects.get_or_create(
+            merchant=instance, defaults={"kind": Account.Kind.WALLET, "code": f"wallet:{instance.pk}"}
+        )

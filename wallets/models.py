@@ -1,0 +1,243 @@
+"""The ledger: accounts and immutable transfers, modelled on TigerBeetle's two-phase transfers.
+
+Only `wallets.services` writes these rows. Counters live on merchant wallets only; system accounts
+(issuance, promotions, support, consumption) have none, so no single row is hot for every merchant.
+"""
+
+import math
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from merchants.models import Merchant
+
+
+class LedgerImmutable(Exception):
+    """Raised when code tries to change or delete a transfer; PostgreSQL enforces the same with a trigger."""
+
+
+class Account(models.Model):
+    class Kind(models.TextChoices):
+        WALLET = "wallet", "Merchant wallet"
+        ISSUANCE = "issuance", "Issuance (bought tokens)"
+        PROMOTIONS = "promotions", "Promotions"
+        SUPPORT = "support", "Support adjustments"
+        CONSUMPTION = "consumption", "Consumption (AI use)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    code = models.CharField(max_length=64, unique=True, help_text="'wallet:<merchant id>' or the system kind.")
+    merchant = models.OneToOneField(
+        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet"
+    )
+    credits_posted = models.BigIntegerField(default=0)
+    debits_posted = models.BigIntegerField(default=0)
+    debits_pending = models.BigIntegerField(default=0)
+    # Set only by a Stripe clawback that takes a wallet below zero; flagged for support, never by a hold.
+    in_debt = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credits_posted__gte=0) & Q(debits_posted__gte=0) & Q(debits_pending__gte=0),
+                name="account_counters_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(in_debt=True) | Q(credits_posted__gte=F("debits_posted") + F("debits_pending")),
+                name="account_available_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="wallet") & Q(merchant__isnull=False))
+                | (~Q(kind="wallet") & Q(merchant__isnull=True)),
+                name="account_wallet_has_merchant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} wallet" if self.merchant_id else self.get_kind_display()
+
+    @property
+    def balance(self) -> int:
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available(self) -> int:
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+
+class TransferQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise LedgerImmutable("Transfers are immutable; correct a mistake with a new transfer.")
+
+    def delete(self):
+        raise LedgerImmutable("Transfers are immutable; correct a mistake with a new transfer.")
+
+
+class Transfer(models.Model):
+    class Kind(models.TextChoices):
+        TOPUP = "topup", "Top-up"
+        PROMOTION = "promotion", "Promotion"
+        ADJUSTMENT = "adjustment", "Support adjustment"
+        HOLD = "hold", "Hold"
+        SETTLE = "settle", "Charge"
+        VOID = "void", "Hold released"
+        EXPIRE = "expire", "Hold expired"
+        REFUND = "refund", "Refund"
+        CLAWBACK = "clawback", "Payment clawback"
+
+    class ActorKind(models.TextChoices):
+        SYSTEM = "system", "System"
+        USER = "user", "Merchant user"
+        STAFF = "staff", "Support staff"
+        API_KEY = "api_key", "API key"
+
+    # Kinds that move posted balances; a HOLD only reserves, VOID and EXPIRE only release.
+    POSTED_KINDS = frozenset({"topup", "promotion", "adjustment", "settle", "refund", "clawback"})
+    RESOLVING_KINDS = frozenset({"settle", "void", "expire"})
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    # The merchant wallet this transfer touches: the statement is one index range scan.
+    wallet = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, related_name="transfers")
+    amount = models.BigIntegerField()
+    pending = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="resolution",
+        help_text="The hold this transfer posts, voids or expires; unique, so a hold resolves once.",
+    )
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    timeout_at = models.DateTimeField(null=True, blank=True)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True)
+    balance_after = models.BigIntegerField(null=True, blank=True)
+    held_after = models.BigIntegerField(null=True, blank=True)
+    memo = models.CharField(max_length=500, blank=True)
+    reference = models.CharField(max_length=255, blank=True, help_text="Ticket, Stripe object or run id.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TransferQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(debit_account=F("credit_account")), name="transfer_accounts_differ"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="hold", timeout_at__isnull=False) | ~Q(kind="hold"),
+                name="transfer_hold_has_timeout",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["settle", "void", "expire"], pending__isnull=False)
+                | (~Q(kind__in=["settle", "void", "expire"]) & Q(pending__isnull=True)),
+                name="transfer_resolution_has_pending",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["wallet", "-id"], name="transfer_wallet_newest"),
+            models.Index(
+                fields=["timeout_at"], name="transfer_hold_timeout", condition=Q(kind="hold")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} ({self.idempotency_key})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerImmutable("Transfers are immutable; correct a mistake with a new transfer.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutable("Transfers are immutable; correct a mistake with a new transfer.")
+
+    @property
+    def is_posted(self) -> bool:
+        return self.kind in self.POSTED_KINDS
+
+    @property
+    def signed_amount(self) -> int:
+        """The change to the wallet's posted balance: what a merchant's statement shows."""
+        if not self.is_posted or self.wallet_id is None:
+            return 0
+        return self.amount if self.credit_account_id == self.wallet_id else -self.amount
+
+
+class Price(models.Model):
+    """Wallet tokens per model token, effective from a moment; a run records the row it used."""
+
+    model = models.CharField(max_length=64)
+    input_weight = models.DecimalField(max_digits=12, decimal_places=6)
+    output_weight = models.DecimalField(max_digits=12, decimal_places=6)
+    effective_from = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "effective_from"], name="price_model_effective_unique"),
+            models.CheckConstraint(
+                condition=Q(input_weight__gt=0) & Q(output_weight__gt=0), name="price_weights_positive"
+            ),
+        ]
+        ordering = ["model", "-effective_from"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.input_weight}/{self.output_weight} from {self.effective_from:%Y-%m-%d}"
+
+    def cost(self, *, input_tokens: int, output_tokens: int) -> int:
+        """ceil(in × w_in + out × w_out), in exact decimals: a fraction of a token is charged as one."""
+        exact = Decimal(input_tokens) * self.input_weight + Decimal(output_tokens) * self.output_weight
+        return math.ceil(exact)
+
+
+class TopupPack(models.Model):
+    name = models.CharField(max_length=80)
+    tokens = models.PositiveBigIntegerField()
+    price_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    active = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "price_cents"]
+        constraints = [models.CheckConstraint(condition=Q(tokens__gt=0), name="topup_pack_tokens_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.tokens:,} tokens for {self.price_cents / 100:.2f} {self.currency.upper()}"
+
+
+class AdjustmentRequest(models.Model):
+    """A support adjustment above the approval threshold waits here for a second staff member."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved and posted"
+        REJECTED = "rejected", "Rejected"
+
+    wallet = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="adjustment_requests")
+    amount = models.BigIntegerField(help_text="Tokens; negative debits the wallet.")
+    reason = models.TextField()
+    ticket_reference = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    transfer = models.OneToOneField(Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_request_nonzero")]
+        ordering = ["-created_at"]
+        permissions = [("approve_adjustmentrequest", "Can approve a large balance adjustment")]
+
+    def __str__(self) -> str:
+        return f"{self.amount:+,} for {self.wallet} ({self.get_status_display()})"

@@ -1,0 +1,335 @@
+"""Every write to the ledger.
+
+Each movement is one short transaction that touches one wallet row with a conditional UPDATE ... RETURNING
+(no read-then-write window, no SELECT FOR UPDATE round trip) and inserts one immutable transfer. The
+transfer's unique idempotency key is its cause: replaying a cause returns the first transfer and moves
+nothing. Nothing here calls the network, so no lock is ever held across a model or Stripe call.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from merchants.models import Merchant
+from wallets.actors import Actor
+from wallets.exceptions import (
+    HoldAlreadyResolved,
+    HoldExceeded,
+    HoldExpired,
+    IdempotencyKeyReused,
+    InsufficientTokens,
+    InvalidAmount,
+    LedgerError,
+)
+from wallets.models import Account, Transfer
+
+Kind = Transfer.Kind
+
+
+class Counters(NamedTuple):
+    credits_posted: int
+    debits_posted: int
+    debits_pending: int
+
+    @property
+    def balance(self) -> int:
+        return self.credits_posted - self.debits_posted
+
+
+_COUNTERS_SQL = f"""
+UPDATE {Account._meta.db_table}
+   SET credits_posted = credits_posted + %s,
+       debits_posted = debits_posted + %s,
+       debits_pending = debits_pending + %s,
+       in_debt = (%s OR in_debt) AND (credits_posted + %s) - (debits_posted + %s) - (debits_pending + %s) < 0
+ WHERE id = %s AND kind = 'wallet'
+   AND credits_posted - debits_posted - debits_pending >= %s
+RETURNING credits_posted, debits_posted, debits_pending
+"""  # noqa: S608 (the table name is ours, every value is a parameter)
+
+
+_NO_GUARD = -(2**63) + 1
+
+
+def _move(
+    wallet_id: int,
+    *,
+    credit: int = 0,
+    debit: int = 0,
+    pending: int = 0,
+    need: int = _NO_GUARD,
+    allow_debt: bool = False,
+) -> Counters | None:
+    """Apply counter deltas to one wallet if `need` tokens are available; None when they are not.
+
+    The guard and the change are one statement, so two concurrent debits can never both pass a check
+    that only one of them fits (one-api #2440). Credits and releases pass no `need`, so they land even on
+    a wallet in debt. With `allow_debt` (clawbacks only) the wallet may go below zero, flagged `in_debt`.
+    """
+    params = [credit, debit, pending, allow_debt, credit, debit, pending, wallet_id, need]
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNTERS_SQL, params)
+        row = cursor.fetchone()
+    return Counters(*row) if row else None
+
+
+def wallet_of(*, merchant: Merchant) -> Account:
+    wallet, _ = Account.objects.get_or_create(
+        merchant=merchant, defaults={"kind": Account.Kind.WALLET, "code": f"wallet:{merchant.pk}"}
+    )
+    return wallet
+
+
+def system_account(kind: str) -> Account:
+    account, _ = Account.objects.get_or_create(code=kind, defaults={"kind": kind})
+    return account
+
+
+def wallet_available(*, wallet_id: int) -> int:
+    account = Account.objects.only("credits_posted", "debits_posted", "debits_pending").get(pk=wallet_id)
+    return account.available
+
+
+def _replay(key: str, *, kind: str | set[str], wallet_id: int | None) -> Transfer | None:
+    existing = Transfer.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        return None
+    kinds = {kind} if isinstance(kind, str) else kind
+    if existing.kind not in kinds or existing.wallet_id != wallet_id:
+        raise IdempotencyKeyReused(f"Key {key!r} already names a {existing.kind} on another wallet.")
+    return existing
+
+
+def _insert(
+    *,
+    kind: str,
+    debit_id: int,
+    credit_id: int,
+    wallet_id: int,
+    amount: int,
+    key: str,
+    actor: Actor,
+    counters: Counters,
+    memo: str = "",
+    reference: str = "",
+    pending: Transfer | None = None,
+    timeout_at: datetime | None = None,
+) -> Transfer:
+    return Transfer.objects.create(
+        kind=kind,
+        debit_account_id=debit_id,
+        credit_account_id=credit_id,
+        wallet_id=wallet_id,
+        amount=amount,
+        pending=pending,
+        idempotency_key=key,
+        timeout_at=timeout_at,
+        actor_kind=actor.kind,
+        actor_user_id=actor.user_id,
+        actor_label=actor.label[:200],
+        balance_after=counters.balance,
+        held_after=counters.debits_pending,
+        memo=memo[:500],
+        reference=reference[:255],
+    )
+
+
+def _require_positive(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidAmount(f"Amount must be a positive whole number of tokens, not {amount!r}.")
+
+
+def _post_with_system(
+    *,
+    wallet: Account,
+    system_kind: str,
+    amount: int,
+    kind: str,
+    key: str,
+    actor: Actor,
+    memo: str,
+    reference: str,
+    to_wallet: bool,
+    allow_debt: bool = False,
+) -> Transfer:
+    """A posted transfer between a wallet and a system account, in either direction."""
+    _require_positive(amount)
+    if (existing := _replay(key, kind=kind, wallet_id=wallet.pk)) is not None:
+        return existing
+    system = system_account(system_kind)
+    try:
+        with transaction.atomic():
+            if to_wallet:
+                counters = _move(wallet.pk, credit=amount)
+            else:
+                need = _NO_GUARD if allow_debt else amount
+                counters = _move(wallet.pk, debit=amount, need=need, allow_debt=allow_debt)
+                if counters is None:
+                    raise InsufficientTokens(required=amount, available=wallet_available(wallet_id=wallet.pk))
+            if counters is None:
+                raise LedgerError(f"Account {wallet.pk} is not a merchant wallet.")
+            debit_id, credit_id = (system.pk, wallet.pk) if to_wallet else (wallet.pk, system.pk)
+            return _insert(
+                kind=kind, debit_id=debit_id, credit_id=credit_id, wallet_id=wallet.pk, amount=amount,
+                key=key, actor=actor, counters=counters, memo=memo, reference=reference,
+            )
+    except IntegrityError:
+        # A concurrent replay of the same cause won the unique key: theirs is the transfer.
+        if (existing := _replay(key, kind=kind, wallet_id=wallet.pk)) is not None:
+            return existing
+        raise
+
+
+def topup_credit(
+    *, wallet: Account, amount: int, key: str, actor: Actor, memo: str = "", reference: str = ""
+) -> Transfer:
+    """Bought tokens: issuance → wallet. `key` is the payment's cause, e.g. `stripe:<checkout id>`."""
+    return _post_with_system(
+        wallet=wallet, system_kind=Account.Kind.ISSUANCE, amount=amount, kind=Kind.TOPUP, key=key,
+        actor=actor, memo=memo, reference=reference, to_wallet=True,
+    )
+
+
+def promotion_credit(
+    *, wallet: Account, amount: int, key: str, actor: Actor, memo: str = "", reference: str = ""
+) -> Transfer:
+    return _post_with_system(
+        wallet=wallet, system_kind=Account.Kind.PROMOTIONS, amount=amount, kind=Kind.PROMOTION, key=key,
+        actor=actor, memo=memo, reference=reference, to_wallet=True,
+    )
+
+
+def refund_credit(
+    *, wallet: Account, amount: int, key: str, actor: Actor, memo: str = "", reference: str = ""
+) -> Transfer:
+    """Give back tokens a run consumed: consumption → wallet. The caller bounds `amount` by the charge."""
+    return _post_with_system(
+        wallet=wallet, system_kind=Account.Kind.CONSUMPTION, amount=amount, kind=Kind.REFUND, key=key,
+        actor=actor, memo=memo, reference=reference, to_wallet=True,
+    )
+
+
+def clawback_debit(
+    *, wallet: Account, amount: int, key: str, actor: Actor, memo: str = "", reference: str = ""
+) -> Transfer:
+    """Take back refunded or disputed tokens: the one movement allowed to push a wallet below zero."""
+    return _post_with_system(
+        wallet=wallet, system_kind=Account.Kind.ISSUANCE, amount=amount, kind=Kind.CLAWBACK, key=key,
+        actor=actor, memo=memo, reference=reference, to_wallet=False, allow_debt=True,
+    )
+
+
+def adjustment_create(
+    *, wallet: Account, amount: int, reason: str, actor: Actor, reference: str = "", key: str | None = None
+) -> Transfer:
+    """A support adjustment: positive credits, negative debits (never below zero). A reason is required."""
+    if not reason or not reason.strip():
+        raise InvalidAmount("A reason is required for every balance adjustment.")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
+        raise InvalidAmount(f"An adjustment must be a non-zero whole number of tokens, not {amount!r}.")
+    return _post_with_system(
+        wallet=wallet, system_kind=Account.Kind.SUPPORT, amount=abs(amount), kind=Kind.ADJUSTMENT,
+        key=key or f"adjust:{uuid.uuid4()}", actor=actor, memo=reason.strip(), reference=reference,
+        to_wallet=amount > 0,
+    )
+
+
+def hold_create(
+    *, wallet: Account, amount: int, key: str, actor: Actor, timeout: timedelta | None = None, memo: str = ""
+) -> Transfer:
+    """Reserve `amount` tokens. Replaying `key` returns the first hold and reserves nothing more.
+
+    Raises InsufficientTokens (with required and available) when the wallet cannot cover it.
+    """
+    _require_positive(amount)
+    if (existing := _replay(key, kind=Kind.HOLD, wallet_id=wallet.pk)) is not None:
+        return existing
+    consumption = system_account(Account.Kind.CONSUMPTION)
+    timeout_at = timezone.now() + (timeout or settings.HOLD_TIMEOUT)
+    try:
+        with transaction.atomic():
+            counters = _move(wallet.pk, pending=amount, need=amount)
+            if counters is None:
+                raise InsufficientTokens(required=amount, available=wallet_available(wallet_id=wallet.pk))
+            return _insert(
+                kind=Kind.HOLD, debit_id=wallet.pk, credit_id=consumption.pk, wallet_id=wallet.pk,
+                amount=amount, key=key, actor=actor, counters=counters, memo=memo, timeout_at=timeout_at,
+            )
+    except IntegrityError:
+        if (existing := _replay(key, kind=Kind.HOLD, wallet_id=wallet.pk)) is not None:
+            return existing
+        raise
+
+
+def hold_post(*, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "") -> Transfer:
+    """Charge `amount` (at most the hold) and release the rest, once.
+
+    A charge of 0 releases the whole hold (a transfer's amount is always positive). Raises HoldExceeded,
+    HoldExpired, or HoldAlreadyResolved when another post, void or expiry got there first.
+    """
+    if hold.kind != Kind.HOLD:
+        raise HoldExceeded(f"Transfer {hold.pk} is a {hold.kind}, not a hold.")
+    if not isinstance(amount, int) or amount < 0 or amount > hold.amount:
+        raise HoldExceeded(f"Cannot charge {amount!r} against a hold of {hold.amount}.")
+    if amount == 0:
+        return hold_void(hold=hold, key=key, actor=actor, memo=memo)
+    if (existing := _replay(key, kind={Kind.SETTLE, Kind.VOID}, wallet_id=hold.wallet_id)) is not None:
+        return existing
+    if hold.timeout_at is not None and hold.timeout_at <= timezone.now():
+        raise HoldExpired(f"Hold {hold.pk} expired at {hold.timeout_at:%Y-%m-%d %H:%M:%S}.")
+    return _resolve(hold=hold, kind=Kind.SETTLE, amount=amount, key=key, actor=actor, memo=memo)
+
+
+def hold_void(*, hold: Transfer, key: str, actor: Actor, memo: str = "", kind: str = Kind.VOID) -> Transfer:
+    """Release the whole hold, once. `kind` is EXPIRE when the sweeper does it."""
+    if hold.kind != Kind.HOLD:
+        raise HoldExceeded(f"Transfer {hold.pk} is a {hold.kind}, not a hold.")
+    if (existing := _replay(key, kind={kind}, wallet_id=hold.wallet_id)) is not None:
+        return existing
+    return _resolve(hold=hold, kind=kind, amount=hold.amount, key=key, actor=actor, memo=memo)
+
+
+def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, memo: str) -> Transfer:
+    posted = amount if kind == Kind.SETTLE else 0
+    try:
+        with transaction.atomic():
+            # Serialises on the wallet row; a second resolution then fails the unique `pending` below and
+            # its counter change rolls back with it.
+            counters = _move(hold.wallet_id, debit=posted, pending=-hold.amount)
+            if counters is None:
+                raise LedgerError(f"Wallet {hold.wallet_id} of hold {hold.pk} does not exist.")
+            return _insert(
+                kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id,
+                wallet_id=hold.wallet_id, amount=amount, key=key, actor=actor, counters=counters,
+                memo=memo, reference=hold.reference, pending=hold,
+            )
+    except IntegrityError:
+        if (existing := Transfer.objects.filter(idempotency_key=key).first()) is not None:
+            return existing
+        resolution = Transfer.objects.filter(pending=hold).first()
+        if resolution is not None:
+            raise HoldAlreadyResolved(hold_id=hold.pk, resolution_kind=resolution.kind) from None
+        raise
+
+
+def holds_expire(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Void every hold past its timeout (invariant 4). Returns how many this call expired."""
+    now = now or timezone.now()
+    expired = list(
+        Transfer.objects.filter(kind=Kind.HOLD, timeout_at__lte=now, resolution__isnull=True).order_by(
+            "timeout_at"
+        )[:batch]
+    )
+    count = 0
+    actor = Actor.system("hold expiry sweep")
+    for hold in expired:
+        try:
+            hold_void(hold=hold, key=f"hold:{hold.pk}:expire", actor=actor, memo="Hold expired", kind=Kind.EXPIRE)
+        except HoldAlreadyResolved:
+            continue  # a post or void won the race, which is what we wanted anyway
+        count += 1
+    return count
