@@ -1,1 +1,13 @@
-urlpatterns: list = []
+from django.urls import path
+
+from agents import views
+
+urlpatterns = [
+    path("tools/<slug:slug>/", views.tool_page, name="tool"),
+    path("runs/", views.runs_list, name="runs"),
+    path("runs/<uuid:run_id>/", views.run_detail, name="run-detail"),
+    path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path("bulk/", views.bulk_listings, name="bulk-listings"),
+    path("bulk/<uuid:batch_id>/", views.batch_detail, name="batch-detail"),
+    path("bulk/<uuid:batch_id>/results.csv", views.batch_results, name="batch-results"),
+]

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from merchants.models import Membership, Merchant, User
+from merchants.models import ApiKey, Membership, Merchant, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,3 +30,16 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made by merchants and shown once; staff only look, and revoke through the merchant."""
+
+    list_display = ["name", "prefix", "merchant", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["prefix", "name", "merchant__slug", "merchant__name"]
+    readonly_fields = ["merchant", "name", "prefix", "hashed_key", "created_by", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

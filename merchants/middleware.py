@@ -19,5 +19,7 @@ class CurrentMerchantMiddleware:
             return membership_for(user=user, merchant_id=request.session.get(SESSION_KEY))
 
         request.membership = SimpleLazyObject(membership)
-        request.merchant = SimpleLazyObject(lambda: request.membership.merchant if request.membership else None)
+        request.merchant = SimpleLazyObject(
+            lambda: request.membership.merchant if request.membership else None
+        )
         return self.get_response(request)

@@ -56,7 +56,9 @@ class Merchant(models.Model):
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
-    brand_voice = models.TextField(blank=True, help_text="How the store speaks: tone, words to use and avoid.")
+    brand_voice = models.TextField(
+        blank=True, help_text="How the store speaks: tone, words to use and avoid."
+    )
     default_language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
     knowledge_base = models.TextField(
         blank=True, help_text="Facts the customer-service bot may use: shipping, returns, sizing, contact."
@@ -82,7 +84,9 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "merchant"], name="membership_user_merchant_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "merchant"], name="membership_user_merchant_unique")
+        ]
         ordering = ["merchant_id", "created_at"]
 
     def __str__(self) -> str:
@@ -96,3 +100,37 @@ class Membership(models.Model):
     @property
     def is_owner(self) -> bool:
         return self.role == self.Role.OWNER
+
+
+class ApiKey(models.Model):
+    """A merchant's key for the REST API, in the djangorestframework-api-key scheme.
+
+    The key is `thk_<prefix>.<secret>`: the prefix is stored in clear to find the row and to show which key is
+    which; only a SHA-256 of the whole key is stored. A slow password hash is not needed because the secret is
+    256 random bits (nothing to brute-force), and it would add its cost to every API request.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_key = models.CharField(max_length=64)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    monthly_token_budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most tokens runs created with this key may use per calendar month (UTC).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="apikey_merchant_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (thk_{self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -50,7 +50,7 @@ def test_without_a_qwen_key_the_endpoint_is_the_local_simulator():
 def _import_settings(**env) -> subprocess.CompletedProcess:
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup()"
     base = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "x" * 50, "DATABASE_URL": "sqlite:///:memory:"}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, timeout=60
     )
 
@@ -91,7 +91,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "ALLOWED_HOSTS": "tokenhub.example.com",
         "DEBUG": "false",
     }
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr

@@ -33,7 +33,9 @@ def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path) -> BrokerC
     visibility = {"visibility_timeout": 3600}
     if broker_url:
         options = visibility if broker_url.startswith(("redis://", "rediss://")) else {}
-        return BrokerChoice(broker_url, redis_url or _redis_of(broker_url), f"configured ({_safe(broker_url)})", options)
+        return BrokerChoice(
+            broker_url, redis_url or _redis_of(broker_url), f"configured ({_safe(broker_url)})", options
+        )
     if redis_url:
         return BrokerChoice(redis_url, redis_url, f"Redis ({_safe(redis_url)})", visibility)
     if redis_reachable(LOCAL_REDIS_URL):
@@ -47,7 +49,9 @@ def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path) -> BrokerC
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
     }
-    return BrokerChoice("filesystem://", "", f"embedded file-system broker ({folder}); no Redis found", options)
+    return BrokerChoice(
+        "filesystem://", "", f"embedded file-system broker ({folder}); no Redis found", options
+    )
 
 
 def _redis_of(url: str) -> str:

@@ -170,7 +170,13 @@ QWEN_BASE_URL = env.str(
 )
 QWEN_TIMEOUT_SECONDS = env.float("QWEN_TIMEOUT_SECONDS", default=60.0)
 QWEN_MAX_RETRIES = env.int("QWEN_MAX_RETRIES", default=4)
-QWEN_RATE_LIMITS = env.json("QWEN_RATE_LIMITS", default={})  # {"qwen-plus": {"rpm": 15000, "tpm": 5000000}}
+QWEN_RATE_LIMITS = env.json("QWEN_RATE_LIMITS", default={})
+QWEN_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("QWEN_RATE_LIMIT_MAX_WAIT_SECONDS", default=5.0)
+# Celery retries of 429/5xx/timeouts: exponential from the base, capped, with jitter.
+QWEN_RETRY_BACKOFF_SECONDS = env.float("QWEN_RETRY_BACKOFF_SECONDS", default=2.0)
+QWEN_RETRY_BACKOFF_MAX_SECONDS = env.float(
+    "QWEN_RETRY_BACKOFF_MAX_SECONDS", default=60.0
+)  # {"qwen-plus": {"rpm": 15000, "tpm": 5000000}}
 
 # --- Stripe ---------------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -181,6 +187,12 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # A hold lives a little longer than the slowest run can, so the sweeper always fails the run first.
 HOLD_TIMEOUT = timedelta(seconds=env.int("HOLD_TIMEOUT_SECONDS", default=3600))
 RUN_DEADLINE = timedelta(seconds=env.int("RUN_DEADLINE_SECONDS", default=900))
+HOLD_EXPIRY_LOOKBACK = timedelta(seconds=env.int("HOLD_EXPIRY_LOOKBACK_SECONDS", default=86400))
+# A queued run no worker picked up is re-enqueued after this, at most RUN_MAX_REQUEUES times, then failed.
+RUN_REQUEUE_AFTER = timedelta(seconds=env.int("RUN_REQUEUE_AFTER_SECONDS", default=600))
+RUN_MAX_REQUEUES = env.int("RUN_MAX_REQUEUES", default=3)
+# Worker threads that may touch the database at once; the rest wait on the model without a connection.
+RUN_DB_CONCURRENCY = env.int("RUN_DB_CONCURRENCY", default=10)
 ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1_000_000)
 LOW_BALANCE_THRESHOLD = env.int("LOW_BALANCE_THRESHOLD", default=10_000)
 if RUN_DEADLINE >= HOLD_TIMEOUT:
@@ -210,8 +222,16 @@ AXES_RESET_ON_SUCCESS = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tokenhub.api.parsers.LimitedJSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # Bearer first: with no credentials DRF then answers 401 with WWW-Authenticate, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tokenhub.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the dashboard's calls, CSRF enforced
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["tokenhub.api.permissions.IsMerchantMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["tokenhub.api.throttling.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "tokenhub.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tokenhub API",
@@ -230,17 +250,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Hashed, compressed assets in production (after collectstatic); served straight from the apps otherwise.
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", default=not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
 # --- Security -------------------------------------------------------------------------------------
 _secure = env_bool("TOKENHUB_SECURE_COOKIES", default=not DEBUG)
@@ -262,5 +284,30 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
+    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- REST API v1 (issue 5; owned by the API helper) -----------------------------------------------
+INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI assets served locally: no CDN at runtime
+# Right after SecurityMiddleware: an oversized /api/ body is refused before sessions, auth or any view.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "tokenhub.api.middleware.ApiMiddleware",
+)
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        # The schema and docs are public; the endpoints they describe are not.
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+        "SERVE_AUTHENTICATION": [],
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "COMPONENT_SPLIT_REQUEST": True,
+        "ENUM_NAME_OVERRIDES": {
+            "RunStatusEnum": "agents.models.Run.Status",
+            "ToolSlugEnum": "agents.api.TOOL_SLUGS",
+        },
+    }
+)

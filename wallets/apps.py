@@ -10,6 +10,10 @@ class WalletsConfig(AppConfig):
         from merchants.models import Merchant
         from wallets import bootstrap
 
-        post_save.connect(bootstrap.wallet_for_new_merchant, sender=Merchant, dispatch_uid="wallet-for-merchant")
+        post_save.connect(
+            bootstrap.wallet_for_new_merchant, sender=Merchant, dispatch_uid="wallet-for-merchant"
+        )
         # Also after a test flush: system accounts, prices and the Support group are reference data.
-        post_migrate.connect(bootstrap.reference_data_ensure, sender=self, dispatch_uid="wallets-reference-data")
+        post_migrate.connect(
+            bootstrap.reference_data_ensure, sender=self, dispatch_uid="wallets-reference-data"
+        )

@@ -52,13 +52,20 @@ def reference_data_ensure(apps=None, **_kwargs) -> None:
         if not Price.objects.exists():
             for model, (input_weight, output_weight) in DEFAULT_PRICES.items():
                 Price.objects.create(
-                    model=model, input_weight=input_weight, output_weight=output_weight,
-                    effective_from=PRICES_EFFECTIVE_FROM, note="Default from public list prices",
+                    model=model,
+                    input_weight=input_weight,
+                    output_weight=output_weight,
+                    effective_from=PRICES_EFFECTIVE_FROM,
+                    note="Default from public list prices",
                 )
         if not TopupPack.objects.exists():
             for name, tokens, cents, order in DEFAULT_PACKS:
                 TopupPack.objects.create(name=name, tokens=tokens, price_cents=cents, sort_order=order)
     support_group_grant(SUPPORT_PERMISSIONS, apps=apps)
+    # A flush (transactional tests) recreates system accounts under new ids: forget the cached ones.
+    from wallets.services import system_accounts_forget
+
+    system_accounts_forget()
 
 
 def support_group_grant(permissions: list[tuple[str, str]], *, apps=None) -> None:

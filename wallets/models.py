@@ -5,7 +5,7 @@ Only `wallets.services` writes these rows. Counters live on merchant wallets onl
 """
 
 import math
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.conf import settings
 from django.db import models
@@ -28,7 +28,9 @@ class Account(models.Model):
         CONSUMPTION = "consumption", "Consumption (AI use)"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    code = models.CharField(max_length=64, unique=True, help_text="'wallet:<merchant id>' or the system kind.")
+    code = models.CharField(
+        max_length=64, unique=True, help_text="'wallet:<merchant id>' or the system kind."
+    )
     merchant = models.OneToOneField(
         Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet"
     )
@@ -106,7 +108,11 @@ class Transfer(models.Model):
     wallet = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, related_name="transfers")
     amount = models.BigIntegerField()
     pending = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="resolution",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="resolution",
         help_text="The hold this transfer posts, voids or expires; unique, so a hold resolves once.",
     )
     idempotency_key = models.CharField(max_length=255, unique=True)
@@ -142,9 +148,7 @@ class Transfer(models.Model):
         ]
         indexes = [
             models.Index(fields=["wallet", "-id"], name="transfer_wallet_newest"),
-            models.Index(
-                fields=["timeout_at"], name="transfer_hold_timeout", condition=Q(kind="hold")
-            ),
+            models.Index(fields=["timeout_at"], name="transfer_hold_timeout", condition=Q(kind="hold")),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +157,8 @@ class Transfer(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise LedgerImmutable("Transfers are immutable; correct a mistake with a new transfer.")
+        # A new instance given an existing pk would otherwise be saved as an UPDATE of that row.
+        kwargs.update(force_insert=True, force_update=False, update_fields=None)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
@@ -192,9 +198,16 @@ class Price(models.Model):
         return f"{self.model}: {self.input_weight}/{self.output_weight} from {self.effective_from:%Y-%m-%d}"
 
     def cost(self, *, input_tokens: int, output_tokens: int) -> int:
-        """ceil(in × w_in + out × w_out), in exact decimals: a fraction of a token is charged as one."""
-        exact = Decimal(input_tokens) * self.input_weight + Decimal(output_tokens) * self.output_weight
-        return math.ceil(exact)
+        """ceil(in * w_in + out * w_out), in exact decimals: a fraction of a token is charged as one."""
+        if input_tokens < 0 or output_tokens < 0:
+            raise ValueError("Token counts cannot be negative.")
+        # The default 28-digit context would round (possibly down) a product of a huge count and a
+        # 6-decimal weight; with enough digits every product and sum here is exact.
+        with localcontext(prec=80):
+            # str(): a weight typed in as a float (0.1) means 0.1, not its binary approximation.
+            weight_in, weight_out = Decimal(str(self.input_weight)), Decimal(str(self.output_weight))
+            exact = Decimal(input_tokens) * weight_in + Decimal(output_tokens) * weight_out
+            return math.ceil(exact)
 
 
 class TopupPack(models.Model):
@@ -230,12 +243,28 @@ class AdjustmentRequest(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    transfer = models.OneToOneField(Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    transfer = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_request_nonzero")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="adjustment_request_nonzero"),
+            # Four eyes, kept by the database too: nobody decides their own request.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="adjustment_request_second_person",
+            ),
+            # Approved means posted: the transfer exists exactly when the status says so.
+            models.CheckConstraint(
+                condition=Q(status="approved", transfer__isnull=False, decided_by__isnull=False)
+                | Q(status="rejected", transfer__isnull=True, decided_by__isnull=False)
+                | Q(status="pending", transfer__isnull=True, decided_by__isnull=True),
+                name="adjustment_request_status_consistent",
+            ),
+        ]
         ordering = ["-created_at"]
         permissions = [("approve_adjustmentrequest", "Can approve a large balance adjustment")]
 

@@ -17,9 +17,11 @@ class Balance:
 
 
 def wallet_balance(*, merchant: Merchant) -> Balance:
-    wallet = Account.objects.filter(merchant=merchant).only(
-        "credits_posted", "debits_posted", "debits_pending", "in_debt"
-    ).first()
+    wallet = (
+        Account.objects.filter(merchant=merchant)
+        .only("credits_posted", "debits_posted", "debits_pending", "in_debt")
+        .first()
+    )
     if wallet is None:
         return Balance(0, 0, 0)
     return Balance(wallet.balance, wallet.debits_pending, wallet.available, wallet.in_debt)

@@ -7,6 +7,7 @@ nothing. Nothing here calls the network, so no lock is ever held across a model 
 """
 
 import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -77,6 +78,81 @@ def _move(
     return Counters(*row) if row else None
 
 
+_T = Transfer._meta.db_table
+_TRANSFER_COLUMNS = (
+    "kind", "debit_account_id", "credit_account_id", "wallet_id", "amount", "pending_id", "idempotency_key",
+    "timeout_at", "actor_kind", "actor_user_id", "actor_label", "memo", "reference", "created_at",
+)  # fmt: skip
+# The counter change and the transfer as one statement: atomic on its own (no BEGIN/COMMIT round trips in
+# autocommit), and when the guard refuses, `moved` is empty, nothing is inserted and no row comes back.
+# A duplicate key or a second resolution fails the whole statement, so the counter change never lands.
+_MOVE_AND_INSERT_SQL = f"""
+WITH moved AS ({_COUNTERS_SQL.strip()})
+INSERT INTO {_T} ({", ".join(_TRANSFER_COLUMNS)}, balance_after, held_after)
+SELECT {", ".join(["%s"] * len(_TRANSFER_COLUMNS))}, credits_posted - debits_posted, debits_pending FROM moved
+RETURNING id, balance_after, held_after
+"""  # noqa: S608 (table and column names are ours, every value is a parameter)
+
+
+def _apply(
+    *,
+    wallet_id: int,
+    credit: int = 0,
+    debit: int = 0,
+    pending: int = 0,
+    need: int = _NO_GUARD,
+    allow_debt: bool = False,
+    transfer: Transfer,
+) -> Transfer | None:
+    """Apply counter deltas to the wallet and insert `transfer` (unsaved) atomically; None if refused.
+
+    Raises IntegrityError when the key or the hold's resolution already exists; nothing has moved then.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            counters = _move(
+                wallet_id, credit=credit, debit=debit, pending=pending, need=need, allow_debt=allow_debt
+            )
+            if counters is None:
+                return None
+            transfer.balance_after, transfer.held_after = counters.balance, counters.debits_pending
+            transfer.save(force_insert=True)
+            return transfer
+    params = [credit, debit, pending, allow_debt, credit, debit, pending, wallet_id, need]
+    params += [getattr(transfer, column) for column in _TRANSFER_COLUMNS]
+    # Inside a caller's transaction a failed statement would poison it: isolate it in a savepoint.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(_MOVE_AND_INSERT_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    transfer.pk, transfer.balance_after, transfer.held_after = row
+    transfer._state.adding, transfer._state.db = False, connection.alias
+    return transfer
+
+
+def _new(
+    *,
+    kind: str,
+    debit_id: int,
+    credit_id: int,
+    wallet_id: int,
+    amount: int,
+    key: str,
+    actor: Actor,
+    memo: str = "",
+    reference: str = "",
+    pending: Transfer | None = None,
+    timeout_at: datetime | None = None,
+) -> Transfer:
+    return Transfer(
+        kind=kind, debit_account_id=debit_id, credit_account_id=credit_id, wallet_id=wallet_id, amount=amount,
+        pending=pending, idempotency_key=key, timeout_at=timeout_at, actor_kind=actor.kind,
+        actor_user_id=actor.user_id, actor_label=actor.label[:200], memo=memo[:500], reference=reference[:255],
+        created_at=timezone.now(),
+    )  # fmt: skip
+
+
 def wallet_of(*, merchant: Merchant) -> Account:
     wallet, _ = Account.objects.get_or_create(
         merchant=merchant, defaults={"kind": Account.Kind.WALLET, "code": f"wallet:{merchant.pk}"}
@@ -89,53 +165,47 @@ def system_account(kind: str) -> Account:
     return account
 
 
+# System account ids never change in a running system, so every movement need not look them up (a
+# round trip per transfer). A stale id cannot corrupt the ledger: the foreign key fails the transaction.
+# The cache is dropped after every migrate or test flush (bootstrap.reference_data_ensure) and on error.
+_system_ids: dict[str, int] = {}
+
+
+def system_account_id(kind: str) -> int:
+    if (account_id := _system_ids.get(kind)) is None:
+        account_id = _system_ids[kind] = system_account(kind).pk
+    return account_id
+
+
+def system_accounts_forget() -> None:
+    _system_ids.clear()
+
+
 def wallet_available(*, wallet_id: int) -> int:
     account = Account.objects.only("credits_posted", "debits_posted", "debits_pending").get(pk=wallet_id)
     return account.available
 
 
-def _replay(key: str, *, kind: str | set[str], wallet_id: int | None) -> Transfer | None:
+def _replay(
+    key: str, *, kind: str | set[str], wallet_id: int | None, pending_id: int | None = None
+) -> Transfer | None:
     existing = Transfer.objects.filter(idempotency_key=key).first()
     if existing is None:
         return None
     kinds = {kind} if isinstance(kind, str) else kind
-    if existing.kind not in kinds or existing.wallet_id != wallet_id:
-        raise IdempotencyKeyReused(f"Key {key!r} already names a {existing.kind} on another wallet.")
+    if existing.kind not in kinds or existing.wallet_id != wallet_id or existing.pending_id != pending_id:
+        raise IdempotencyKeyReused(
+            f"Key {key!r} already names {existing.kind} {existing.pk}, not this movement."
+        )
     return existing
 
 
-def _insert(
-    *,
-    kind: str,
-    debit_id: int,
-    credit_id: int,
-    wallet_id: int,
-    amount: int,
-    key: str,
-    actor: Actor,
-    counters: Counters,
-    memo: str = "",
-    reference: str = "",
-    pending: Transfer | None = None,
-    timeout_at: datetime | None = None,
-) -> Transfer:
-    return Transfer.objects.create(
-        kind=kind,
-        debit_account_id=debit_id,
-        credit_account_id=credit_id,
-        wallet_id=wallet_id,
-        amount=amount,
-        pending=pending,
-        idempotency_key=key,
-        timeout_at=timeout_at,
-        actor_kind=actor.kind,
-        actor_user_id=actor.user_id,
-        actor_label=actor.label[:200],
-        balance_after=counters.balance,
-        held_after=counters.debits_pending,
-        memo=memo[:500],
-        reference=reference[:255],
-    )
+def _replay_or_refuse(key: str, *, kind: str, wallet_id: int, amount: int) -> Transfer:
+    """The guard refused. If this cause was already applied (a replay, or a concurrent one that took the
+    tokens we would have needed while we waited on its row lock), answer with it, else InsufficientTokens."""
+    if (existing := _replay(key, kind=kind, wallet_id=wallet_id)) is not None:
+        return existing
+    raise InsufficientTokens(required=amount, available=wallet_available(wallet_id=wallet_id))
 
 
 def _require_positive(amount: int) -> None:
@@ -158,30 +228,29 @@ def _post_with_system(
 ) -> Transfer:
     """A posted transfer between a wallet and a system account, in either direction."""
     _require_positive(amount)
-    if (existing := _replay(key, kind=kind, wallet_id=wallet.pk)) is not None:
-        return existing
-    system = system_account(system_kind)
+    # No look-up of the key first: replays are rare, and the unique key (or, for a debit, the refused
+    # guard) finds them; the common path is one statement.
+    system_id = system_account_id(system_kind)
+    debit_id, credit_id = (system_id, wallet.pk) if to_wallet else (wallet.pk, system_id)
+    new = _new(
+        kind=kind, debit_id=debit_id, credit_id=credit_id, wallet_id=wallet.pk, amount=amount, key=key,
+        actor=actor, memo=memo, reference=reference,
+    )  # fmt: skip
+    if to_wallet:
+        deltas = {"credit": amount}
+    else:
+        deltas = {"debit": amount, "need": _NO_GUARD if allow_debt else amount, "allow_debt": allow_debt}
     try:
-        with transaction.atomic():
-            if to_wallet:
-                counters = _move(wallet.pk, credit=amount)
-            else:
-                need = _NO_GUARD if allow_debt else amount
-                counters = _move(wallet.pk, debit=amount, need=need, allow_debt=allow_debt)
-                if counters is None:
-                    raise InsufficientTokens(required=amount, available=wallet_available(wallet_id=wallet.pk))
-            if counters is None:
-                raise LedgerError(f"Account {wallet.pk} is not a merchant wallet.")
-            debit_id, credit_id = (system.pk, wallet.pk) if to_wallet else (wallet.pk, system.pk)
-            return _insert(
-                kind=kind, debit_id=debit_id, credit_id=credit_id, wallet_id=wallet.pk, amount=amount,
-                key=key, actor=actor, counters=counters, memo=memo, reference=reference,
-            )
+        transfer = _apply(wallet_id=wallet.pk, transfer=new, **deltas)
     except IntegrityError:
-        # A concurrent replay of the same cause won the unique key: theirs is the transfer.
+        # A replay of the same cause (earlier, or concurrent and committed first) holds the unique key.
         if (existing := _replay(key, kind=kind, wallet_id=wallet.pk)) is not None:
             return existing
+        system_accounts_forget()
         raise
+    if transfer is None and to_wallet:
+        raise LedgerError(f"Account {wallet.pk} is not a merchant wallet.")
+    return transfer or _replay_or_refuse(key, kind=kind, wallet_id=wallet.pk, amount=amount)
 
 
 def topup_credit(
@@ -189,8 +258,15 @@ def topup_credit(
 ) -> Transfer:
     """Bought tokens: issuance → wallet. `key` is the payment's cause, e.g. `stripe:<checkout id>`."""
     return _post_with_system(
-        wallet=wallet, system_kind=Account.Kind.ISSUANCE, amount=amount, kind=Kind.TOPUP, key=key,
-        actor=actor, memo=memo, reference=reference, to_wallet=True,
+        wallet=wallet,
+        system_kind=Account.Kind.ISSUANCE,
+        amount=amount,
+        kind=Kind.TOPUP,
+        key=key,
+        actor=actor,
+        memo=memo,
+        reference=reference,
+        to_wallet=True,
     )
 
 
@@ -198,8 +274,15 @@ def promotion_credit(
     *, wallet: Account, amount: int, key: str, actor: Actor, memo: str = "", reference: str = ""
 ) -> Transfer:
     return _post_with_system(
-        wallet=wallet, system_kind=Account.Kind.PROMOTIONS, amount=amount, kind=Kind.PROMOTION, key=key,
-        actor=actor, memo=memo, reference=reference, to_wallet=True,
+        wallet=wallet,
+        system_kind=Account.Kind.PROMOTIONS,
+        amount=amount,
+        kind=Kind.PROMOTION,
+        key=key,
+        actor=actor,
+        memo=memo,
+        reference=reference,
+        to_wallet=True,
     )
 
 
@@ -208,8 +291,15 @@ def refund_credit(
 ) -> Transfer:
     """Give back tokens a run consumed: consumption → wallet. The caller bounds `amount` by the charge."""
     return _post_with_system(
-        wallet=wallet, system_kind=Account.Kind.CONSUMPTION, amount=amount, kind=Kind.REFUND, key=key,
-        actor=actor, memo=memo, reference=reference, to_wallet=True,
+        wallet=wallet,
+        system_kind=Account.Kind.CONSUMPTION,
+        amount=amount,
+        kind=Kind.REFUND,
+        key=key,
+        actor=actor,
+        memo=memo,
+        reference=reference,
+        to_wallet=True,
     )
 
 
@@ -218,8 +308,16 @@ def clawback_debit(
 ) -> Transfer:
     """Take back refunded or disputed tokens: the one movement allowed to push a wallet below zero."""
     return _post_with_system(
-        wallet=wallet, system_kind=Account.Kind.ISSUANCE, amount=amount, kind=Kind.CLAWBACK, key=key,
-        actor=actor, memo=memo, reference=reference, to_wallet=False, allow_debt=True,
+        wallet=wallet,
+        system_kind=Account.Kind.ISSUANCE,
+        amount=amount,
+        kind=Kind.CLAWBACK,
+        key=key,
+        actor=actor,
+        memo=memo,
+        reference=reference,
+        to_wallet=False,
+        allow_debt=True,
     )
 
 
@@ -232,8 +330,14 @@ def adjustment_create(
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
         raise InvalidAmount(f"An adjustment must be a non-zero whole number of tokens, not {amount!r}.")
     return _post_with_system(
-        wallet=wallet, system_kind=Account.Kind.SUPPORT, amount=abs(amount), kind=Kind.ADJUSTMENT,
-        key=key or f"adjust:{uuid.uuid4()}", actor=actor, memo=reason.strip(), reference=reference,
+        wallet=wallet,
+        system_kind=Account.Kind.SUPPORT,
+        amount=abs(amount),
+        kind=Kind.ADJUSTMENT,
+        key=key or f"adjust:{uuid.uuid4()}",
+        actor=actor,
+        memo=reason.strip(),
+        reference=reference,
         to_wallet=amount > 0,
     )
 
@@ -246,23 +350,19 @@ def hold_create(
     Raises InsufficientTokens (with required and available) when the wallet cannot cover it.
     """
     _require_positive(amount)
-    if (existing := _replay(key, kind=Kind.HOLD, wallet_id=wallet.pk)) is not None:
-        return existing
-    consumption = system_account(Account.Kind.CONSUMPTION)
-    timeout_at = timezone.now() + (timeout or settings.HOLD_TIMEOUT)
+    timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
+    new = _new(
+        kind=Kind.HOLD, debit_id=wallet.pk, credit_id=system_account_id(Account.Kind.CONSUMPTION),
+        wallet_id=wallet.pk, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
+    )  # fmt: skip
     try:
-        with transaction.atomic():
-            counters = _move(wallet.pk, pending=amount, need=amount)
-            if counters is None:
-                raise InsufficientTokens(required=amount, available=wallet_available(wallet_id=wallet.pk))
-            return _insert(
-                kind=Kind.HOLD, debit_id=wallet.pk, credit_id=consumption.pk, wallet_id=wallet.pk,
-                amount=amount, key=key, actor=actor, counters=counters, memo=memo, timeout_at=timeout_at,
-            )
+        hold = _apply(wallet_id=wallet.pk, pending=amount, need=amount, transfer=new)
     except IntegrityError:
         if (existing := _replay(key, kind=Kind.HOLD, wallet_id=wallet.pk)) is not None:
             return existing
+        system_accounts_forget()
         raise
+    return hold or _replay_or_refuse(key, kind=Kind.HOLD, wallet_id=wallet.pk, amount=amount)
 
 
 def hold_post(*, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "") -> Transfer:
@@ -273,13 +373,15 @@ def hold_post(*, hold: Transfer, amount: int, key: str, actor: Actor, memo: str 
     """
     if hold.kind != Kind.HOLD:
         raise HoldExceeded(f"Transfer {hold.pk} is a {hold.kind}, not a hold.")
-    if not isinstance(amount, int) or amount < 0 or amount > hold.amount:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or amount > hold.amount:
         raise HoldExceeded(f"Cannot charge {amount!r} against a hold of {hold.amount}.")
     if amount == 0:
         return hold_void(hold=hold, key=key, actor=actor, memo=memo)
-    if (existing := _replay(key, kind={Kind.SETTLE, Kind.VOID}, wallet_id=hold.wallet_id)) is not None:
-        return existing
     if hold.timeout_at is not None and hold.timeout_at <= timezone.now():
+        # Replaying a post that landed before the timeout still answers with that post.
+        replay = _replay(key, kind={Kind.SETTLE, Kind.VOID}, wallet_id=hold.wallet_id, pending_id=hold.pk)
+        if replay is not None:
+            return replay
         raise HoldExpired(f"Hold {hold.pk} expired at {hold.timeout_at:%Y-%m-%d %H:%M:%S}.")
     return _resolve(hold=hold, kind=Kind.SETTLE, amount=amount, key=key, actor=actor, memo=memo)
 
@@ -288,47 +390,55 @@ def hold_void(*, hold: Transfer, key: str, actor: Actor, memo: str = "", kind: s
     """Release the whole hold, once. `kind` is EXPIRE when the sweeper does it."""
     if hold.kind != Kind.HOLD:
         raise HoldExceeded(f"Transfer {hold.pk} is a {hold.kind}, not a hold.")
-    if (existing := _replay(key, kind={kind}, wallet_id=hold.wallet_id)) is not None:
-        return existing
     return _resolve(hold=hold, kind=kind, amount=hold.amount, key=key, actor=actor, memo=memo)
 
 
 def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, memo: str) -> Transfer:
-    posted = amount if kind == Kind.SETTLE else 0
+    new = _new(
+        kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
+        amount=amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
+    )  # fmt: skip
     try:
-        with transaction.atomic():
-            # Serialises on the wallet row; a second resolution then fails the unique `pending` below and
-            # its counter change rolls back with it.
-            counters = _move(hold.wallet_id, debit=posted, pending=-hold.amount)
-            if counters is None:
-                raise LedgerError(f"Wallet {hold.wallet_id} of hold {hold.pk} does not exist.")
-            return _insert(
-                kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id,
-                wallet_id=hold.wallet_id, amount=amount, key=key, actor=actor, counters=counters,
-                memo=memo, reference=hold.reference, pending=hold,
-            )
+        # Serialises on the wallet row; a second resolution (or a replay) then fails the unique `pending`
+        # or key, or the counters' CHECK, and its counter change never lands.
+        posted = amount if kind == Kind.SETTLE else 0
+        transfer = _apply(wallet_id=hold.wallet_id, debit=posted, pending=-hold.amount, transfer=new)
     except IntegrityError:
-        if (existing := Transfer.objects.filter(idempotency_key=key).first()) is not None:
+        # Either this key resolved the hold before (a replay: return it) or another resolution did (refuse).
+        # A post of 0 is stored as a void, so a settle key may name either.
+        kinds = {Kind.SETTLE, Kind.VOID} if kind == Kind.SETTLE else {kind}
+        if (existing := _replay(key, kind=kinds, wallet_id=hold.wallet_id, pending_id=hold.pk)) is not None:
             return existing
         resolution = Transfer.objects.filter(pending=hold).first()
         if resolution is not None:
             raise HoldAlreadyResolved(hold_id=hold.pk, resolution_kind=resolution.kind) from None
         raise
+    if transfer is None:
+        raise LedgerError(f"Wallet {hold.wallet_id} of hold {hold.pk} does not exist.")
+    return transfer
 
 
-def holds_expire(*, now: datetime | None = None, batch: int = 500) -> int:
-    """Void every hold past its timeout (invariant 4). Returns how many this call expired."""
+def holds_expire(*, now: datetime | None = None, batch: int = 500, lookback: timedelta | None = None) -> int:
+    """Void every hold past its timeout (invariant 4). Returns how many this call expired.
+
+    Only holds that timed out within `lookback` (HOLD_EXPIRY_LOOKBACK) are scanned, so the sweep reads a
+    bounded slice of the timeout index however long the ledger's history grows. The sweep runs every
+    minute; a hold older than the window means beat was down for that long, and reconcile_ledger names it.
+    """
     now = now or timezone.now()
+    since = now - (settings.HOLD_EXPIRY_LOOKBACK if lookback is None else lookback)
     expired = list(
-        Transfer.objects.filter(kind=Kind.HOLD, timeout_at__lte=now, resolution__isnull=True).order_by(
-            "timeout_at"
-        )[:batch]
+        Transfer.objects.filter(
+            kind=Kind.HOLD, timeout_at__lte=now, timeout_at__gt=since, resolution__isnull=True
+        ).order_by("timeout_at")[:batch]
     )
     count = 0
     actor = Actor.system("hold expiry sweep")
     for hold in expired:
         try:
-            hold_void(hold=hold, key=f"hold:{hold.pk}:expire", actor=actor, memo="Hold expired", kind=Kind.EXPIRE)
+            hold_void(
+                hold=hold, key=f"hold:{hold.pk}:expire", actor=actor, memo="Hold expired", kind=Kind.EXPIRE
+            )
         except HoldAlreadyResolved:
             continue  # a post or void won the race, which is what we wanted anyway
         count += 1

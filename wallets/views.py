@@ -36,7 +36,10 @@ def wallet(request):
         "page": page,
         "filters": filters,
         "kind_choices": Transfer.Kind.choices,
-        "packs": [(pack, f"{pack.price_cents / 100:,.2f} {pack.currency.upper()}") for pack in selectors.topup_packs()],
+        "packs": [
+            (pack, f"{pack.price_cents / 100:,.2f} {pack.currency.upper()}")
+            for pack in selectors.topup_packs()
+        ],
         "query": _without_page(request),
     }
     return render(request, "wallets/wallet.html", context)
@@ -57,15 +60,34 @@ class _Echo:
 def statement_csv(request):
     transfers, _ = _filtered(request)  # the same filters as the page, so the export matches what was seen
     writer = csv.writer(_Echo())
-    header = ["id", "created_at", "kind", "tokens", "balance_after", "held_after", "memo", "reference", "actor"]
+    header = [
+        "id",
+        "created_at",
+        "kind",
+        "tokens",
+        "balance_after",
+        "held_after",
+        "memo",
+        "reference",
+        "actor",
+    ]
 
     def rows():
         yield writer.writerow(header)
         for t in transfers.iterator(chunk_size=1000):
-            yield writer.writerow([
-                t.pk, t.created_at.isoformat(), t.kind, t.signed_amount, t.balance_after, t.held_after,
-                _safe(t.memo), _safe(t.reference), _safe(t.actor_label) or t.actor_kind,
-            ])
+            yield writer.writerow(
+                [
+                    t.pk,
+                    t.created_at.isoformat(),
+                    t.kind,
+                    t.signed_amount,
+                    t.balance_after,
+                    t.held_after,
+                    _safe(t.memo),
+                    _safe(t.reference),
+                    _safe(t.actor_label) or t.actor_kind,
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{request.merchant.slug}-ledger.csv"'

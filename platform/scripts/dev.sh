@@ -19,18 +19,18 @@ database_ensure
 
 PY=.venv/bin/python
 $PY manage.py migrate --noinput | grep -v "^  Applying" || true
-$PY manage.py shell -c "from django.conf import settings as s; print('broker:  ', s.TOKENHUB_BROKER_DESCRIPTION)"
+$PY manage.py shell --verbosity 0 --no-imports -c "from django.conf import settings as s; print('broker:  ', s.TOKENHUB_BROKER_DESCRIPTION)"
 $PY manage.py seed_demo
 
-processes="web,worker,beat"
+processes="web worker beat"
 if [ -z "${QWEN_API_KEY:-}" ]; then
-  processes="$processes,simulator"
+  processes="$processes simulator"
   echo "qwen:     no QWEN_API_KEY; tools answer from the local simulator on 127.0.0.1:${QWEN_SIMULATOR_PORT}"
 else
   echo "qwen:     ${QWEN_BASE_URL:-https://dashscope-intl.aliyuncs.com/compatible-mode/v1}"
 fi
 
-.venv/bin/honcho --procfile platform/Procfile --app-root . start "$processes" &
+.venv/bin/honcho --procfile platform/Procfile --app-root . start $processes &
 honcho_pid=$!
 trap 'kill $honcho_pid 2>/dev/null; wait $honcho_pid 2>/dev/null' INT TERM EXIT
 

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# The simulator and a real Celery worker, shared with the agents tests.
+from tests.agents.conftest import _qwen_simulator_server, llm_endpoint, qwen_simulator  # noqa: F401
+from tests.agents.worker import broker, celery_worker  # noqa: F401
+
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

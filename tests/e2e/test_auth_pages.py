@@ -25,8 +25,11 @@ def test_a_new_merchant_signs_up_and_lands_on_their_dashboard(page, screenshot):
 def test_an_owner_logs_in_and_sees_balance_and_ledger(page, screenshot):
     membership = MembershipFactory(merchant__name="Tea Garden")
     services.promotion_credit(
-        wallet=services.wallet_of(merchant=membership.merchant), amount=250_000, key="grant:e2e",
-        actor=Actor.system("test"), memo="Welcome tokens",
+        wallet=services.wallet_of(merchant=membership.merchant),
+        amount=250_000,
+        key="grant:e2e",
+        actor=Actor.system("test"),
+        memo="Welcome tokens",
     )
     page.goto("/login/")
     screenshot(page, "login")

@@ -31,9 +31,18 @@ def test_create_merchant_refuses_a_taken_slug():
 
 
 def test_stripe_and_openai_import_from_manage_py_shell():
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "shell", "-c", "import stripe, openai; print(stripe.__name__, openai.__name__)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "import stripe, openai; print(stripe.__name__, openai.__name__)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "stripe openai" in result.stdout

@@ -27,8 +27,11 @@ class Command(BaseCommand):
                 wallet = wallets.wallet_of(merchant=merchant)
                 if tokens:
                     wallets.promotion_credit(
-                        wallet=wallet, amount=tokens, key=f"grant:{merchant.pk}:initial",
-                        actor=Actor.system("create_merchant"), memo="Initial grant",
+                        wallet=wallet,
+                        amount=tokens,
+                        key=f"grant:{merchant.pk}:initial",
+                        actor=Actor.system("create_merchant"),
+                        memo="Initial grant",
                     )
         except MerchantError as exc:
             raise CommandError(str(exc)) from exc

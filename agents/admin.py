@@ -1,0 +1,76 @@
+"""Runs and batches in admin: read-only for everyone; Support views them, staff with `refund_run` refund."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from agents.exceptions import AgentsError
+from agents.models import Batch, Run
+from agents.runs import run_refund
+from wallets.actors import Actor
+from wallets.exceptions import LedgerError
+
+MERCHANT_SEARCH = ["merchant__slug", "merchant__name"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Run)
+class RunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "merchant",
+        "tool",
+        "status",
+        "held",
+        "cost",
+        "error_code",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = ["status", "tool", "error_code"]
+    search_fields = ["=id", "=idempotency_key", *MERCHANT_SEARCH]
+    list_select_related = ["merchant"]
+    date_hierarchy = "created_at"
+    actions = ["refund_runs"]
+    fieldsets = [
+        (None, {"fields": ["id", "merchant", "tool", "status", "batch", "batch_row"]}),
+        ("Money", {"fields": ["price", "held", "cost", "uncharged", "hold", "settlement"]}),
+        ("Work", {"fields": ["model", "input_tokens", "output_tokens", "attempts", "requeues", "error_code",
+                             "error_message", "created_at", "enqueued_at", "started_at", "deadline_at",
+                             "finished_at"]}),
+        ("Request", {"fields": ["input", "output", "idempotency_key", "request_hash", "created_by",
+                                "api_key_id"]}),
+    ]  # fmt: skip
+
+    @admin.action(description="Refund the selected runs' charges", permissions=["refund"])
+    def refund_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        actor = Actor.staff(request.user)
+        refunded = 0
+        for run in queryset.select_related("merchant"):
+            try:
+                run_refund(run=run, actor=actor, memo=f"Refund of run {run.pk} by {request.user}")
+                refunded += 1
+            except (AgentsError, LedgerError) as exc:
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.WARNING)
+        if refunded:
+            self.message_user(request, f"Refunded {refunded} run(s).", messages.SUCCESS)
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and request.user.has_perm("agents.refund_run")
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "merchant", "tool", "row_count", "total_held", "created_at"]
+    search_fields = ["=id", *MERCHANT_SEARCH]
+    list_select_related = ["merchant"]

@@ -1,0 +1,148 @@
+"""Runs of AI tools and the batches bulk uploads create.
+
+A run points at its hold and at the transfer that settled it (a charge, or a release); the ledger never
+points back. Only `agents.runs` and `agents.bulk` write these rows, and every status change is a
+conditional UPDATE, so a worker, a duplicate delivery, the sweeper and a cancel can never both win.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from merchants.models import Merchant
+
+
+class Batch(models.Model):
+    """One bulk upload: many runs of one tool, checked against the wallet as one total up front."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="batches")
+    tool = models.CharField(max_length=64)
+    filename = models.CharField(max_length=255, blank=True)
+    row_count = models.PositiveIntegerField()
+    total_held = models.BigIntegerField(help_text="Sum of the runs' holds when the batch was created.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="batch_merchant_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.tool} batch of {self.row_count} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="runs")
+    tool = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    input = models.JSONField()
+    output = models.JSONField(null=True, blank=True)
+    model = models.CharField(
+        max_length=64, help_text="The tool's model; on success, the model the answer names."
+    )
+    price = models.ForeignKey(
+        "wallets.Price", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    held = models.BigIntegerField(help_text="Tokens reserved: the most this run can cost.")
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.BigIntegerField(null=True, blank=True, help_text="Tokens charged; never more than held.")
+    uncharged = models.BigIntegerField(
+        default=0,
+        help_text="Usage cost above the hold that was not charged (the charge is capped at the hold).",
+    )
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: no key, not unique
+    request_hash = models.CharField(max_length=64, blank=True)
+    hold = models.OneToOneField("wallets.Transfer", on_delete=models.PROTECT, related_name="+")
+    settlement = models.OneToOneField(
+        "wallets.Transfer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The transfer that resolved the hold: a charge, or a release when nothing is owed.",
+    )
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Model calls started (each claim counts one)."
+    )
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the sweeper re-enqueued it.")
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A plain id, not a foreign key: runs outlive revoked keys and agents does not depend on their model.
+    api_key_id = models.BigIntegerField(null=True, blank=True)
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
+    batch_row = models.PositiveIntegerField(null=True, blank=True, help_text="Line number in the CSV.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("refund_run", "Can refund a run's charge")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_merchant_idempotency_key_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed", "canceled"]),
+                name="run_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(held__gt=0), name="run_held_positive"),
+            # The charge is capped at the hold: a run can never cost more than it reserved.
+            models.CheckConstraint(
+                condition=Q(cost__isnull=True) | (Q(cost__gte=0) & Q(cost__lte=F("held"))),
+                name="run_cost_within_hold",
+            ),
+            # A finished run has resolved its hold; an unfinished one has not.
+            models.CheckConstraint(
+                condition=(Q(status__in=["queued", "running"]) & Q(settlement__isnull=True))
+                | (Q(status__in=["succeeded", "failed", "canceled"]) & Q(settlement__isnull=False)),
+                name="run_settled_iff_finished",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | (Q(cost__isnull=False) & Q(output__isnull=False)),
+                name="run_succeeded_has_cost_and_output",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["failed", "canceled"]) | Q(cost__isnull=True) | Q(cost=0),
+                name="run_unsuccessful_costs_nothing",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-created_at"], name="run_merchant_newest"),
+            models.Index(fields=["merchant", "tool", "-created_at"], name="run_merchant_tool_newest"),
+            models.Index(fields=["deadline_at"], name="run_running_deadline", condition=Q(status="running")),
+            models.Index(fields=["enqueued_at"], name="run_queued_enqueued", condition=Q(status="queued")),
+            models.Index(fields=["batch", "batch_row"], name="run_batch_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool} run {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL

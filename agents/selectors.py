@@ -1,0 +1,51 @@
+"""Tenant-scoped reads of runs: each takes the merchant and never returns another tenant's rows."""
+
+import uuid
+
+from django.db.models import Count, QuerySet
+
+from agents.models import Batch, Run
+from merchants.models import Merchant
+
+
+def _uuid(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def run_of(*, merchant: Merchant, run_id) -> Run | None:
+    """The merchant's run, or None for a malformed id or another merchant's run (both answer 404)."""
+    if (pk := _uuid(run_id)) is None:
+        return None
+    return Run.objects.filter(merchant=merchant, pk=pk).first()
+
+
+def runs_of(*, merchant: Merchant, tool: str | None = None, status: str | None = None) -> QuerySet[Run]:
+    runs = Run.objects.filter(merchant=merchant).order_by("-created_at", "-pk")
+    if tool:
+        runs = runs.filter(tool=tool)
+    if status:
+        runs = runs.filter(status=status)
+    return runs
+
+
+def batch_of(*, merchant: Merchant, batch_id) -> Batch | None:
+    if (pk := _uuid(batch_id)) is None:
+        return None
+    return Batch.objects.filter(merchant=merchant, pk=pk).first()
+
+
+def batches_of(*, merchant: Merchant) -> QuerySet[Batch]:
+    return Batch.objects.filter(merchant=merchant).order_by("-created_at")
+
+
+def batch_progress(*, batch: Batch) -> dict[str, int]:
+    """Runs of the batch by status, plus `total` and `finished`."""
+    counts = dict.fromkeys(Run.Status.values, 0)
+    for row in Run.objects.filter(batch=batch).order_by().values("status").annotate(n=Count("pk")):
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts[s] for s in Run.Status.values)
+    counts["finished"] = sum(counts[s] for s in Run.TERMINAL)
+    return counts

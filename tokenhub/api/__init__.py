@@ -1,0 +1,1 @@
+"""What every REST API endpoint shares: auth, errors, limits, pagination and the schema's common parts."""

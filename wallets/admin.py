@@ -1,0 +1,227 @@
+"""The ledger in admin: read-only for everyone, superusers included; money moves only through services.
+
+Support adjusts a balance with the "Adjust balance" form on a wallet, which calls the same service as
+`grant_tokens`; adjustments above the approval threshold wait for a second staff member.
+"""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from wallets import adjustments
+from wallets.exceptions import LedgerError
+from wallets.forms import AdjustmentForm, PriceForm
+from wallets.models import Account, AdjustmentRequest, Price, TopupPack, Transfer
+
+MERCHANT_SEARCH = ["merchant__slug", "merchant__name", "merchant__memberships__user__email"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable with the view permission; nobody adds, changes or deletes, not even a superuser."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "kind", "merchant_slug", "balance", "held", "available", "in_debt"]
+    list_filter = ["kind", "in_debt"]
+    search_fields = [*MERCHANT_SEARCH, "=code"]
+    list_select_related = ["merchant"]
+    fields = [
+        "kind",
+        "code",
+        "merchant",
+        "credits_posted",
+        "debits_posted",
+        "debits_pending",
+        "available",
+        "in_debt",
+        "created_at",
+        "ledger_links",
+    ]
+    readonly_fields = ["available", "ledger_links"]
+
+    @admin.display(ordering="merchant__slug", description="merchant")
+    def merchant_slug(self, account: Account) -> str:
+        return account.merchant.slug if account.merchant_id else "—"
+
+    @admin.display(description="held")
+    def held(self, account: Account) -> int:
+        return account.debits_pending
+
+    @admin.display(description="links")
+    def ledger_links(self, account: Account) -> str:
+        transfers = reverse("admin:wallets_transfer_changelist") + f"?wallet__id__exact={account.pk}"
+        if account.kind != Account.Kind.WALLET:
+            return format_html('<a href="{}">Transfers</a>', transfers)
+        adjust = reverse("admin:wallets_account_adjust", args=[account.pk])
+        return format_html('<a href="{}">Transfers</a> · <a href="{}">Adjust balance</a>', transfers, adjust)
+
+    def get_urls(self):
+        adjust = self.admin_site.admin_view(self.adjust_view)
+        return [path("<int:account_id>/adjust/", adjust, name="wallets_account_adjust"), *super().get_urls()]
+
+    def adjust_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        if not request.user.has_perm(adjustments.REQUEST_PERMISSION):
+            raise PermissionDenied
+        wallet = get_object_or_404(Account, pk=account_id, kind=Account.Kind.WALLET)
+        form = AdjustmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                outcome = adjustments.adjustment_submit(
+                    wallet=wallet,
+                    staff=request.user,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    ticket_reference=form.cleaned_data["ticket_reference"],
+                    key=form.cleaned_data["key"],
+                )
+            except LedgerError as exc:
+                form.add_error(None, str(exc))
+            else:
+                if isinstance(outcome, AdjustmentRequest):
+                    self.message_user(
+                        request,
+                        f"{outcome.amount:+,} tokens is above the approval threshold: request "
+                        f"{outcome.pk} waits for a second staff member.",
+                        messages.WARNING,
+                    )
+                    url = reverse("admin:wallets_adjustmentrequest_change", args=[outcome.pk])
+                else:
+                    self.message_user(
+                        request,
+                        f"Posted transfer {outcome.pk}; balance is now {outcome.balance_after:,}.",
+                        messages.SUCCESS,
+                    )
+                    url = reverse("admin:wallets_account_change", args=[wallet.pk])
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Adjust balance: {wallet}",
+            "wallet": wallet,
+            "form": form,
+            "threshold": settings.ADJUSTMENT_APPROVAL_THRESHOLD,
+        }
+        return TemplateResponse(request, "admin/wallets/account/adjust.html", context)
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "kind",
+        "wallet",
+        "amount",
+        "balance_after",
+        "held_after",
+        "actor",
+        "idempotency_key",
+    ]
+    list_filter = ["kind", "actor_kind", "created_at"]
+    search_fields = [
+        "wallet__merchant__slug",
+        "wallet__merchant__name",
+        "wallet__merchant__memberships__user__email",
+        "=idempotency_key",
+        "=reference",
+    ]
+    list_select_related = ["wallet__merchant"]
+    # A count over millions of rows on every page view would be the slowest thing in admin.
+    show_full_result_count = False
+
+    @admin.display(description="actor")
+    def actor(self, transfer: Transfer) -> str:
+        return f"{transfer.get_actor_kind_display()}: {transfer.actor_label}"
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """New prices are new rows; a row already in effect is history and stays as it is."""
+
+    form = PriceForm
+    list_display = ["model", "input_weight", "output_weight", "effective_from", "in_effect", "note"]
+    list_filter = ["model"]
+
+    @admin.display(boolean=True, description="in effect or past")
+    def in_effect(self, price: Price) -> bool:
+        return price.effective_from <= timezone.now()
+
+    def has_change_permission(self, request: HttpRequest, obj: Price | None = None) -> bool:
+        if obj is not None and obj.effective_from <= timezone.now():
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Price | None = None) -> bool:
+        if obj is not None and obj.effective_from <= timezone.now():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest):
+        # Bulk delete would bypass the per-row rule above.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+@admin.register(TopupPack)
+class TopupPackAdmin(admin.ModelAdmin):
+    list_display = ["name", "tokens", "price_cents", "currency", "active", "sort_order"]
+    list_editable = ["active", "sort_order"]
+    list_filter = ["active"]
+
+
+@admin.register(AdjustmentRequest)
+class AdjustmentRequestAdmin(ReadOnlyAdmin):
+    """Requests are opened by the Adjust balance form and decided here with the two actions."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "wallet",
+        "amount",
+        "status",
+        "requested_by",
+        "decided_by",
+        "transfer",
+    ]
+    list_filter = ["status"]
+    search_fields = [f"wallet__{field}" for field in MERCHANT_SEARCH]
+    list_select_related = ["wallet__merchant", "requested_by", "decided_by", "transfer"]
+    actions = ["approve_selected", "reject_selected"]
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(adjustments.APPROVE_PERMISSION)
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet, decide, verb: str) -> None:
+        for request_id in queryset.values_list("pk", flat=True):
+            try:
+                decide(request_id=request_id, approver=request.user)
+            except LedgerError as exc:
+                self.message_user(request, f"Request {request_id}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Request {request_id} {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve and post selected requests", permissions=["approve"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, adjustments.adjustment_request_approve, "approved and posted")
+
+    @admin.action(description="Reject selected requests", permissions=["approve"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, adjustments.adjustment_request_reject, "rejected")
