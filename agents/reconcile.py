@@ -1,6 +1,8 @@
 """Invariant 5, registered with `wallets.reconcile`: every succeeded run has exactly one settlement, and
 a failed or canceled run is charged nothing. One set-based query over runs and the transfers they name."""
 
+import uuid
+
 from django.db import connection
 
 from agents.models import Run
@@ -47,7 +49,7 @@ def check_runs_settled_once() -> list[Violation]:
         # Portable SQL (PostgreSQL and the SQLite dev default); only offending runs come back.
         cursor.execute(_BAD_RUNS)
         for problem, run_id in cursor.fetchall():
-            bad.setdefault(problem, []).append(str(run_id))
+            bad.setdefault(problem, []).append(str(uuid.UUID(str(run_id))))  # SQLite: dashless hex
     return [
         Violation(5, problem, f"{len(ids)} {_PROBLEMS[problem]}", tuple(ids)) for problem, ids in bad.items()
     ]

@@ -95,3 +95,23 @@ def test_check_deploy_is_clean_with_production_settings():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_without_redis_the_broker_falls_back_to_one_that_needs_no_server(tmp_path):
+    from tokenhub.runtime import choose_broker
+
+    choice = choose_broker(broker_url="", redis_url="", base_dir=tmp_path, embedded=True)
+
+    assert choice.url == "filesystem://"
+    assert choice.redis_url == ""
+    assert (tmp_path / ".dev" / "broker" / "queue").is_dir()
+    assert "embedded" in choice.description
+
+
+def test_a_configured_broker_always_wins(tmp_path):
+    from tokenhub.runtime import choose_broker
+
+    choice = choose_broker(broker_url="redis://broker.internal:6379/2", redis_url="", base_dir=tmp_path)
+
+    assert choice.url == "redis://broker.internal:6379/2"
+    assert choice.redis_url == "redis://broker.internal:6379/2"

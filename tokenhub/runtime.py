@@ -28,8 +28,11 @@ def redis_reachable(url: str, timeout: float = 0.3) -> bool:
         return False
 
 
-def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path) -> BrokerChoice:
-    """An explicit setting always wins; only a fully unconfigured dev machine falls back."""
+def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path, embedded: bool = False) -> BrokerChoice:
+    """An explicit setting always wins; only a fully unconfigured dev machine falls back.
+
+    `embedded` (TOKENHUB_EMBEDDED) skips looking for a local Redis, as on a machine that has none.
+    """
     visibility = {"visibility_timeout": 3600}
     if broker_url:
         options = visibility if broker_url.startswith(("redis://", "rediss://")) else {}
@@ -38,7 +41,7 @@ def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path) -> BrokerC
         )
     if redis_url:
         return BrokerChoice(redis_url, redis_url, f"Redis ({_safe(redis_url)})", visibility)
-    if redis_reachable(LOCAL_REDIS_URL):
+    if not embedded and redis_reachable(LOCAL_REDIS_URL):
         return BrokerChoice(LOCAL_REDIS_URL, LOCAL_REDIS_URL, f"local Redis ({LOCAL_REDIS_URL})", visibility)
     folder = base_dir / ".dev" / "broker"
     for sub in ("queue", "processed"):

@@ -120,7 +120,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis and Celery -----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 _broker_choice = runtime.choose_broker(
-    broker_url=env.str("CELERY_BROKER_URL", default=""), redis_url=REDIS_URL, base_dir=BASE_DIR
+    broker_url=env.str("CELERY_BROKER_URL", default=""),
+    redis_url=REDIS_URL,
+    base_dir=BASE_DIR,
+    embedded=env_bool("TOKENHUB_EMBEDDED", default=False),
 )
 CELERY_BROKER_URL = _broker_choice.url
 CELERY_BROKER_TRANSPORT_OPTIONS = _broker_choice.transport_options

@@ -4,6 +4,12 @@ tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 services_detect() {
   local dbname="$1"
+  if [ "${TOKENHUB_EMBEDDED:-}" = "true" ] || [ "${TOKENHUB_EMBEDDED:-}" = "1" ]; then
+    echo "database: TOKENHUB_EMBEDDED is set; using the embedded SQLite default"
+    echo "redis:    TOKENHUB_EMBEDDED is set; using the embedded file-system broker"
+    unset DATABASE_URL REDIS_URL
+    return
+  fi
   if [ -z "${DATABASE_URL:-}" ]; then
     if tcp_open 127.0.0.1 5432; then
       export DATABASE_URL="postgres://postgres@127.0.0.1:5432/${dbname}"
