@@ -44,12 +44,14 @@ def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path, embedded: 
     if not embedded and redis_reachable(LOCAL_REDIS_URL):
         return BrokerChoice(LOCAL_REDIS_URL, LOCAL_REDIS_URL, f"local Redis ({LOCAL_REDIS_URL})", visibility)
     folder = base_dir / ".dev" / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     options = {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        # kombu's default is ./control, which would litter the checkout.
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }
     return BrokerChoice(
