@@ -144,5 +144,11 @@ class Run(models.Model):
         return f"{self.tool} run {self.id} ({self.status})"
 
     @property
+    def label(self) -> str:
+        """What a merchant recognises the run by: the product or the brief it was about."""
+        data = self.input if isinstance(self.input, dict) else {}
+        return str(data.get("product_name") or data.get("brief") or data.get("message") or self.tool)
+
+    @property
     def is_finished(self) -> bool:
         return self.status in self.TERMINAL

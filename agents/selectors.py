@@ -49,3 +49,28 @@ def batch_progress(*, batch: Batch) -> dict[str, int]:
     counts["total"] = sum(counts[s] for s in Run.Status.values)
     counts["finished"] = sum(counts[s] for s in Run.TERMINAL)
     return counts
+
+
+def usage_by_day(*, merchant: Merchant, days: int = 14) -> list[dict]:
+    """Tokens charged per day and per tool over the last `days` days, oldest first, empty days included."""
+    from datetime import timedelta
+
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    rows = (
+        Run.objects.filter(merchant=merchant, status=Run.Status.SUCCEEDED, finished_at__date__gte=first)
+        .annotate(day=TruncDate("finished_at"))
+        .values("day", "tool")
+        .annotate(tokens=Sum("cost"))
+        .order_by()
+    )
+    by_day: dict = {first + timedelta(days=n): {} for n in range(days)}
+    for row in rows:
+        by_day.setdefault(row["day"], {})[row["tool"]] = row["tokens"] or 0
+    return [
+        {"day": day, "tools": tools, "total": sum(tools.values())} for day, tools in sorted(by_day.items())
+    ]

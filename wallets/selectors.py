@@ -61,3 +61,14 @@ def current_prices() -> dict[str, Price]:
 
 def topup_packs() -> QuerySet[TopupPack]:
     return TopupPack.objects.filter(active=True)
+
+
+def tokens_used_since(*, merchant: Merchant, since) -> int:
+    """Tokens charged for AI use since `since`, net of refunds: what the merchant actually spent."""
+    from django.db.models import Q, Sum
+
+    totals = Transfer.objects.filter(wallet__merchant=merchant, created_at__gte=since).aggregate(
+        charged=Sum("amount", filter=Q(kind=Transfer.Kind.SETTLE)),
+        refunded=Sum("amount", filter=Q(kind=Transfer.Kind.REFUND)),
+    )
+    return (totals["charged"] or 0) - (totals["refunded"] or 0)

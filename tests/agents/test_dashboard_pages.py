@@ -124,3 +124,23 @@ def test_a_bulk_csv_becomes_a_batch_with_a_progress_page(client, member):
     page = client.get(response.url).content.decode()
     assert "0 of 2" in page
     assert Run.objects.filter(batch=batch).count() == 2
+
+
+def test_the_runs_page_lists_runs_of_every_tool_by_what_they_were_about(client, member):
+    _fund(member.merchant, 100_000)
+    client.post(
+        reverse("tool", args=["listing-writer"]), {"product_name": "Linen apron", "marketplace": "generic"}
+    )
+    client.post(
+        reverse("tool", args=["marketing-copy"]),
+        {"brief": "Spring sale on aprons", "channel": "email", "variants": 1},
+    )
+
+    runs_page = client.get(reverse("runs"))
+    tool_page = client.get(reverse("tool", args=["listing-writer"]))
+    home = client.get(reverse("home"))
+
+    assert runs_page.status_code == tool_page.status_code == home.status_code == 200
+    assert "Linen apron" in runs_page.content.decode()
+    assert "Spring sale on aprons" in runs_page.content.decode()
+    assert "Linen apron" in home.content.decode()

@@ -55,6 +55,11 @@ def test_a_listing_run_updates_itself_to_the_result_and_the_charge(
 
     page.get_by_role("button", name="Copy").first.click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
+
+    page.goto("/")
+    expect(page.get_by_test_id("used-this-month")).not_to_have_text("0")
+    expect(page.locator(".usage-row .bar.listing-writer")).to_have_count(1)
+    screenshot(page, "home-after-a-run")
     assert reconcile_ledger() == [], [str(v) for v in reconcile_ledger()]
 
 
