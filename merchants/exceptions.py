@@ -12,3 +12,7 @@ class EmailTaken(MerchantError):
 
 class NotAllowed(MerchantError):
     pass
+
+
+class AlreadyMember(MerchantError):
+    pass

@@ -1,14 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.messages.views import SuccessMessageMixin
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from merchants import services
 from merchants.decorators import merchant_required
 from merchants.exceptions import MerchantError
 from merchants.forms import EmailAuthenticationForm, SignupForm, StoreProfileForm
-from merchants.selectors import team_of
 
 
 @require_http_methods(["GET", "POST"])
@@ -48,6 +49,9 @@ def store_profile(request):
     return render(request, "merchants/store_profile.html", {"form": form})
 
 
-@merchant_required
-def team(request):
-    return render(request, "merchants/team.html", {"members": team_of(merchant=request.merchant)})
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Any signed-in user; new members use it to replace the temporary password they were given."""
+
+    template_name = "merchants/password_change.html"
+    success_url = reverse_lazy("home")
+    success_message = "Your password has been changed."

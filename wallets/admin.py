@@ -38,7 +38,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "kind", "merchant_slug", "balance", "held", "available", "in_debt"]
+    list_display = ["__str__", "kind", "merchant_slug", "balance_shown", "held", "available_shown", "in_debt"]
     list_filter = ["kind", "in_debt"]
     search_fields = [*MERCHANT_SEARCH, "=code"]
     list_select_related = ["merchant"]
@@ -60,15 +60,25 @@ class AccountAdmin(ReadOnlyAdmin):
     def merchant_slug(self, account: Account) -> str:
         return account.merchant.slug if account.merchant_id else "—"
 
+    # System accounts carry no counters (no row is hot for every merchant): their balances are sums of
+    # their transfers, which reconcile_ledger checks. Showing 0 for them would be a lie.
+    @admin.display(description="balance")
+    def balance_shown(self, account: Account) -> str:
+        return f"{account.balance:,}" if account.kind == Account.Kind.WALLET else "—"
+
     @admin.display(description="held")
-    def held(self, account: Account) -> int:
-        return account.debits_pending
+    def held(self, account: Account) -> str:
+        return f"{account.debits_pending:,}" if account.kind == Account.Kind.WALLET else "—"
+
+    @admin.display(description="available")
+    def available_shown(self, account: Account) -> str:
+        return f"{account.available:,}" if account.kind == Account.Kind.WALLET else "—"
 
     @admin.display(description="links")
     def ledger_links(self, account: Account) -> str:
         transfers = reverse("admin:wallets_transfer_changelist") + f"?wallet__id__exact={account.pk}"
         if account.kind != Account.Kind.WALLET:
-            return format_html('<a href="{}">Transfers</a>', transfers)
+            return "Balance is the sum of its transfers (checked by reconcile_ledger)."
         adjust = reverse("admin:wallets_account_adjust", args=[account.pk])
         return format_html('<a href="{}">Transfers</a> · <a href="{}">Adjust balance</a>', transfers, adjust)
 

@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,10 +31,10 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
-from django.db import connection
 
 from agents.models import Run
 from merchants.models import Merchant
+from tests.concurrency import run_in_threads as race_threads
 from tests.factories import MerchantFactory
 from tokenhub.celery import app
 from wallets.actors import Actor
@@ -114,32 +113,8 @@ def wait_finished(*run_ids: Any, timeout: float = 30.0) -> list[Run]:
 
 
 def run_in_threads(count: int, target: Callable[[int], object], connections: int = 20) -> list[object]:
-    """Start `count` threads at one barrier; return each result or exception.
-
-    At most `connections` of them hold a database connection at once, as a web tier's bounded pool would:
-    PostgreSQL's max_connections (100) is shared with every other test run on this machine.
-    """
-    barrier = threading.Barrier(count)
-    slots = threading.BoundedSemaphore(connections)
-    results: list[object] = [None] * count
-
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            with slots:
-                try:
-                    results[index] = target(index)
-                finally:
-                    connection.close()
-        except Exception as exc:  # the test asserts on what each thread got
-            results[index] = exc
-
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
+    """The shared race helper, with at most 20 database connections at once by default."""
+    return race_threads(count, target, connections=connections)
 
 
 # --- Broker and workers ---------------------------------------------------------------------------

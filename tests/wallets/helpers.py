@@ -1,11 +1,8 @@
 """Helpers for ledger tests: fresh cause keys, and threads that race on their own connections."""
 
 import itertools
-import threading
-from collections.abc import Callable
 
-from django.db import connection
-
+from tests.concurrency import run_in_threads  # noqa: F401 (re-exported for the ledger tests)
 from wallets.actors import Actor
 from wallets.models import Account
 
@@ -21,25 +18,3 @@ def key(prefix: str = "test") -> str:
 def reload(wallet: Account) -> Account:
     wallet.refresh_from_db()
     return wallet
-
-
-def run_in_threads(count: int, target: Callable[[int], object]) -> list[object]:
-    """Start `count` threads at one barrier, each on its own connection; return each result or exception."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = target(index)
-        except Exception as exc:  # the test asserts on what each thread got
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results

@@ -1,0 +1,122 @@
+"""The Team page: everyone sees the team; owners and managers add members, change roles and remove members."""
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from merchants import services
+from merchants.decorators import merchant_required
+from merchants.exceptions import MerchantError
+from merchants.models import Membership
+from merchants.selectors import team_of
+
+
+def _roles_for(by: Membership) -> list[tuple[str, str]]:
+    """The roles `by` may hand out: only owners make owners (the service enforces it; this keeps the form honest)."""
+    return [(value, label) for value, label in Membership.Role.choices if by.is_owner or value != "owner"]
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(label="Email")
+    role = forms.ChoiceField(label="Role", initial=Membership.Role.STAFF)
+
+    def __init__(self, *args, by: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _roles_for(by)
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, by: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _roles_for(by)
+
+
+def _may_change(by: Membership, member: Membership) -> bool:
+    return by.can_manage and (by.is_owner or not member.is_owner)
+
+
+def _render_team(request, *, add_form: MemberAddForm | None = None, created=None):
+    by = request.membership
+    rows = []
+    for member in team_of(merchant=request.merchant):
+        form = None
+        if _may_change(by, member):
+            form = MemberRoleForm(initial={"role": member.role}, by=by, auto_id=f"id_member_{member.pk}_%s")
+        rows.append({"member": member, "role_form": form})
+    context = {
+        "rows": rows,
+        "add_form": add_form or (MemberAddForm(by=by) if by.can_manage else None),
+        "created": created,
+    }
+    return render(request, "merchants/team.html", context)
+
+
+@merchant_required
+@require_GET
+def team(request):
+    return _render_team(request)
+
+
+@never_cache  # the response may carry a temporary password in clear: no browser or proxy may keep it
+@merchant_required(manage=True)
+@require_POST
+def member_add(request):
+    form = MemberAddForm(request.POST, by=request.membership)
+    if not form.is_valid():
+        return _render_team(request, add_form=form)
+    try:
+        membership, password = services.member_add(
+            merchant=request.merchant, by=request.membership, **form.cleaned_data
+        )
+    except MerchantError as exc:
+        form.add_error(None, str(exc))
+        return _render_team(request, add_form=form)
+    if password is None:
+        messages.success(
+            request, f"Added {membership.user.email} as {membership.get_role_display().lower()}."
+        )
+        return redirect("team")
+    # The password is rendered in this response only (no redirect, no session): it is never shown again.
+    created = {"membership": membership, "password": password}
+    return _render_team(request, created=created)
+
+
+@merchant_required(manage=True)
+@require_POST
+def member_role(request, membership_id: int):
+    member = get_object_or_404(team_of(merchant=request.merchant), pk=membership_id)
+    form = MemberRoleForm(request.POST, by=request.membership)
+    if not form.is_valid():
+        messages.error(request, f"Choose a role you may give: {'; '.join(form.errors['role'])}")
+        return redirect("team")
+    try:
+        services.membership_set(
+            merchant=request.merchant, user=member.user, role=form.cleaned_data["role"], by=request.membership
+        )
+    except MerchantError as exc:
+        messages.error(request, str(exc))
+    else:
+        role = Membership.Role(form.cleaned_data["role"]).label.lower()
+        messages.success(request, f"{member.user.email} is now {role}.")
+    return redirect("team")
+
+
+@merchant_required(manage=True)
+@require_POST
+def member_remove(request, membership_id: int):
+    member = get_object_or_404(team_of(merchant=request.merchant), pk=membership_id)
+    try:
+        services.membership_remove(membership=member, by=request.membership)
+    except MerchantError as exc:
+        messages.error(request, str(exc))
+        return redirect("team")
+    messages.success(request, f"Removed {member.user.email} from the team.")
+    # Someone who removed themselves no longer sees this store's team.
+    return redirect("home" if member.user_id == request.user.pk else "team")
