@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from wallets import adjustments
 from wallets.exceptions import LedgerError
 from wallets.forms import AdjustmentForm, PriceForm
-from wallets.models import Account, AdjustmentRequest, Price, TopupPack, Transfer
+from wallets.models import Account, AdjustmentRequest, Price, StripeEvent, TopupPack, TopupPayment, Transfer
 
 MERCHANT_SEARCH = ["merchant__slug", "merchant__name", "merchant__memberships__user__email"]
 
@@ -235,3 +235,22 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
     @admin.action(description="Reject selected requests", permissions=["approve"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._decide(request, queryset, adjustments.adjustment_request_reject, "rejected")
+
+
+@admin.register(TopupPayment)
+class TopupPaymentAdmin(ReadOnlyAdmin):
+    """Support answers "where are my tokens?": the payment, its Stripe ids, and the ledger row it made."""
+
+    list_display = ["created_at", "merchant", "pack", "tokens", "amount_cents", "currency", "status",
+                    "tokens_clawed_back"]  # fmt: skip
+    list_filter = ["status", "currency"]
+    search_fields = [*MERCHANT_SEARCH, "=checkout_session_id", "=payment_intent_id"]
+    list_select_related = ["merchant", "pack"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "type", "event_id"]
+    list_filter = ["type"]
+    search_fields = ["=event_id"]

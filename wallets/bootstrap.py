@@ -36,6 +36,8 @@ SUPPORT_PERMISSIONS = [
     ("wallets", "view_adjustmentrequest"),
     ("wallets", "add_adjustmentrequest"),
     ("wallets", "approve_adjustmentrequest"),
+    ("wallets", "view_topuppayment"),
+    ("wallets", "view_stripeevent"),
 ]
 
 
@@ -87,7 +89,10 @@ def support_group_grant(permissions: list[tuple[str, str]], *, apps=None) -> Non
             app_config.models_module = None
     group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
     for app_label, codename in permissions:
-        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        # Inside an early migration a later model's permission does not exist yet; post_migrate grants it.
+        if permission is not None:
+            group.permissions.add(permission)
 
 
 def wallet_for_new_merchant(sender, instance, created: bool, raw: bool = False, **_kwargs) -> None:

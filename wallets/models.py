@@ -5,6 +5,7 @@ Only `wallets.services` writes these rows. Counters live on merchant wallets onl
 """
 
 import math
+import uuid
 from decimal import Decimal, localcontext
 
 from django.conf import settings
@@ -270,3 +271,72 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount:+,} for {self.wallet} ({self.get_status_display()})"
+
+
+class TopupPayment(models.Model):
+    """One Stripe Checkout Session for one pack. Tokens come from this row, never from event metadata."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Payment pending"
+        PAID = "paid", "Paid"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+        EXPIRED = "expired", "Checkout expired"
+        FAILED = "failed", "Payment failed"
+
+    # Statuses reached only through fulfilment: each has exactly one top-up transfer (invariant 6).
+    FULFILLED = ("paid", "refunded", "disputed")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="topup_payments")
+    pack = models.ForeignKey(TopupPack, on_delete=models.PROTECT, related_name="+")
+    # Copied from the pack when the session is created: staff may edit the pack while the buyer pays.
+    tokens = models.PositiveBigIntegerField()
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    # Our own id for Stripe: the idempotency key and client_reference_id; exists before the session does.
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Null only between inserting the row and Stripe answering; the row exists first so that a webhook
+    # can never arrive for a session we have not recorded.
+    checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    transfer = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="topup_payment"
+    )
+    refunded_cents = models.PositiveIntegerField(default=0, help_text="Highest cumulative refund seen.")
+    tokens_clawed_back = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tokens__gt=0), name="topup_payment_tokens_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=["created", "expired", "failed"], transfer__isnull=True)
+                | Q(status__in=["paid", "refunded", "disputed"], transfer__isnull=False),
+                name="topup_payment_fulfilled_has_transfer",
+            ),
+            models.CheckConstraint(
+                condition=Q(tokens_clawed_back__lte=F("tokens")), name="topup_payment_clawback_bounded"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} {self.tokens:,} tokens ({self.get_status_display()})"
+
+
+class StripeEvent(models.Model):
+    """A Stripe event we acted on, inserted in the same transaction as its effect: a replay finds it."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -1,17 +1,20 @@
-"""Dashboard wallet page: balance, the ledger statement with filters, CSV export."""
+"""Dashboard wallet page: balance, the ledger statement with filters, CSV export, Stripe top-ups."""
 
 import csv
 from datetime import datetime, time
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_POST
 
 from merchants.decorators import merchant_required
-from wallets import selectors
-from wallets.models import Transfer
+from wallets import payments, selectors
+from wallets.models import TopupPack, TopupPayment, Transfer
 
 STATEMENT_PAGE_SIZE = 50
 
@@ -41,6 +44,8 @@ def wallet(request):
             for pack in selectors.topup_packs()
         ],
         "query": _without_page(request),
+        "can_buy": request.membership.can_manage and payments.enabled(),
+        "payments_enabled": payments.enabled(),
     }
     return render(request, "wallets/wallet.html", context)
 
@@ -97,3 +102,43 @@ def statement_csv(request):
 def _safe(value: str) -> str:
     """Spreadsheets execute cells starting with = + - @; prefix them so a memo cannot run as a formula."""
     return f"'{value}" if value and value[0] in "=+-@\t\r" else value
+
+
+@require_POST
+@merchant_required(manage=True)  # buying spends the store's money: owners and managers only
+def topup_start(request):
+    pack = get_object_or_404(TopupPack, pk=request.POST.get("pack") or 0, active=True)
+    # Stripe substitutes nothing here; checkout_create puts the new payment's id in place of {payment_id}.
+    base = request.build_absolute_uri(reverse("wallet-topup"))
+    try:
+        payment = payments.checkout_create(
+            merchant=request.merchant,
+            pack=pack,
+            user=request.user,
+            success_url=f"{base}{{payment_id}}/",
+            cancel_url=f"{base}{{payment_id}}/canceled/",
+        )
+    except payments.PaymentError as exc:
+        messages.error(request, str(exc))
+        return redirect("wallet")
+    return redirect(payment.checkout_url)
+
+
+def _payment_of(request, payment_id: int) -> TopupPayment:
+    # Scoped to the signed-in store: another merchant's payment id answers 404, not 403.
+    return get_object_or_404(TopupPayment, pk=payment_id, merchant=request.merchant)
+
+
+@merchant_required
+def topup_status(request, payment_id: int):
+    """Stripe's success page: "payment pending" until the webhook credits, polled by HTMX meanwhile."""
+    payment = _payment_of(request, payment_id)
+    template = "wallets/_topup_status.html" if request.htmx else "wallets/topup.html"
+    return render(request, template, {"payment": payment})
+
+
+@merchant_required
+def topup_canceled(request, payment_id: int):
+    _payment_of(request, payment_id)
+    messages.info(request, "Checkout canceled: nothing was charged.")
+    return redirect("wallet")

@@ -51,7 +51,7 @@ def test_concurrent_replays_of_one_hold_return_the_same_transfer_and_reserve_onc
 def test_concurrent_replays_of_one_top_up_credit_once(wallet_factory):
     wallet = wallet_factory()
     results = run_in_threads(
-        16, lambda i: services.topup_credit(wallet=wallet, amount=500, key="stripe:cs_race", actor=SYSTEM)
+        16, lambda i: services.topup_credit(wallet=wallet, amount=500, key="topup:cs_race", actor=SYSTEM)
     )
     assert len({r.pk for r in results if isinstance(r, Transfer)}) == 1, results
     assert reload(wallet).balance == 500

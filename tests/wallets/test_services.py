@@ -27,7 +27,7 @@ def test_a_new_merchant_gets_an_empty_wallet(wallet_factory):
 
 def test_a_top_up_credits_the_wallet_from_issuance(wallet_factory):
     wallet = wallet_factory()
-    transfer = services.topup_credit(wallet=wallet, amount=500, key="stripe:cs_1", actor=SYSTEM)
+    transfer = services.topup_credit(wallet=wallet, amount=500, key="topup:cs_1", actor=SYSTEM)
     assert transfer.debit_account == services.system_account("issuance")
     assert (transfer.credit_account_id, transfer.balance_after) == (wallet.pk, 500)
     assert reload(wallet).balance == 500
