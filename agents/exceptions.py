@@ -11,6 +11,7 @@ from agents.tools import base as tools_base
 __all__ = [
     "AgentsError",
     "BulkFileInvalid",
+    "ConversationClosed",
     "IdempotencyConflict",
     "InvalidRunInput",
     "RunNotCancelable",
@@ -67,3 +68,9 @@ class BulkFileInvalid(AgentsError):
     """A bulk CSV that cannot become a batch. `details`: {"file": msg} or {"rows": {row number: {field: msg}}}."""
 
     code = "invalid_input"
+
+
+class ConversationClosed(AgentsError):
+    """The conversation was closed by staff: it takes no more messages."""
+
+    code = "conversation_closed"

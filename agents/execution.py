@@ -26,8 +26,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agents import llm
+from agents.conversations import conversation_message_flag, conversation_reply_record
 from agents.models import Run
-from agents.runs import hold_release, merchant_profile, run_finish_unpaid, settle_key, tool_of
+from agents.runs import hold_release, run_finish_unpaid, run_messages, settle_key, tool_of
+from agents.streams import stream_publish, stream_restart
 from agents.tools.base import InvalidToolInput
 from wallets.actors import Actor
 from wallets.exceptions import HoldAlreadyResolved, HoldExpired
@@ -215,6 +217,9 @@ def run_succeed(*, run: Run, claim: int, completion: llm.Completion, output: dic
         Run.objects.filter(pk=run.pk).update(**fields)
         for name, value in fields.items():
             setattr(run, name, value)
+        if run.status == Status.SUCCEEDED:
+            # The bot's reply joins its conversation in the same commit as the charge.
+            conversation_reply_record(run=run)
         return run
 
 
@@ -224,13 +229,21 @@ def _call(run: Run, messages: list[dict[str, str]]) -> tuple[llm.Completion, dic
     Only the answer that is used is charged: a reply we could not use is our cost, not the merchant's.
     """
     tool = tool_of(run.tool)
-    completion = llm.complete(
-        model=run.model, messages=messages, max_tokens=tool.max_tokens, request_id=f"{run.pk}:{run.attempts}"
-    )
+    if tool.uses_history and settings.RUN_STREAM_REPLIES:
+        completion = _streamed(run, messages, max_tokens=tool.max_tokens)
+    else:
+        completion = llm.complete(
+            model=run.model,
+            messages=messages,
+            max_tokens=tool.max_tokens,
+            request_id=f"{run.pk}:{run.attempts}",
+        )
     try:
         return completion, tool.parse_output(completion.text, run.input).model_dump(mode="json")
     except llm.InvalidModelOutput as exc:
         logger.info("Run %s: unusable answer (%s); asking once more.", run.pk, exc.detail)
+    if tool.uses_history and settings.RUN_STREAM_REPLIES:
+        stream_restart(run.pk)  # the unusable text must not stay on screen
     repaired = [*messages, {"role": "user", "content": REPAIR_NOTE}]
     completion = llm.complete(
         model=run.model,
@@ -240,6 +253,21 @@ def _call(run: Run, messages: list[dict[str, str]]) -> tuple[llm.Completion, dic
     )
     # A second unusable answer raises InvalidModelOutput: the run fails, no half-parsed output is kept.
     return completion, tool.parse_output(completion.text, run.input).model_dump(mode="json")
+
+
+def _streamed(run: Run, messages: list[dict[str, str]], *, max_tokens: int) -> llm.Completion:
+    """The same call as `llm.complete`, streamed: each piece is published for the dashboard as it arrives.
+
+    The usage and the whole text come from the finished stream, parsed and charged exactly like a
+    completed call; publishing is best effort and never changes the outcome.
+    """
+    stream_restart(run.pk)
+    reply = llm.stream(
+        model=run.model, messages=messages, max_tokens=max_tokens, request_id=f"{run.pk}:{run.attempts}"
+    )
+    for piece in reply:
+        stream_publish(run.pk, piece)
+    return reply.completion
 
 
 def _retry_deadline_allows(run: Run, delay: float, now: datetime) -> bool:
@@ -258,7 +286,9 @@ def run_execute(*, run_id: uuid.UUID | str, claim: int | None = None, retries: i
             return Outcome("skipped")
         claim = run.attempts
         try:
-            messages = tool_of(run.tool).build_messages(run.input, merchant_profile(run.merchant))
+            messages = run_messages(
+                tool=tool_of(run.tool), input=run.input, merchant=run.merchant, before=run.created_at
+            )
         except InvalidToolInput as exc:  # the tool's schema changed since the run was created
             run_fail(run=run, claim=claim, code="invalid_input", message=exc.message)
             return Outcome("failed")
@@ -277,8 +307,11 @@ def run_execute(*, run_id: uuid.UUID | str, claim: int | None = None, retries: i
         return Outcome("failed")
     except llm.LLMError as exc:  # rejected, moderation, arrears, unusable output: retrying cannot help
         logger.info("Run %s failed: %s", run.pk, exc)
-        with db_slot():
-            run_fail(run=run, claim=claim, code=exc.code, message=exc.message)
+        with db_slot(), transaction.atomic():
+            failed = run_fail(run=run, claim=claim, code=exc.code, message=exc.message)
+            if failed is not None and exc.code == "moderation":
+                # A flagged message would fail every later turn of its conversation: leave it out.
+                conversation_message_flag(run=failed)
         return Outcome("failed")
     except Exception:
         logger.exception("Run %s: unexpected error during the model call.", run.pk)

@@ -152,3 +152,89 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.TERMINAL
+
+
+class Conversation(models.Model):
+    """A customer's chat with the store's customer-service bot; handed to staff when the bot cannot help."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        NEEDS_HUMAN = "needs_human", "Needs a human"
+        CLOSED = "closed", "Closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    customer_ref = models.CharField(
+        max_length=120, blank=True, help_text="The merchant's own id for the customer (optional)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "needs_human", "closed"]), name="conversation_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "status", "-updated_at"], name="conversation_merchant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"conversation {self.id} ({self.status})"
+
+
+class Message(models.Model):
+    """One turn of a conversation. A flagged message (moderation) is kept but never replayed to the model."""
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        ASSISTANT = "assistant", "Assistant"
+        STAFF = "staff", "Staff"
+
+    MAX_LENGTH = 4000
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(max_length=MAX_LENGTH)
+    run = models.ForeignKey(
+        Run,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+        help_text="The run that answered this customer message, or that produced this assistant reply.",
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    flagged = models.BooleanField(default=False, help_text="Flagged by moderation: left out of the history.")
+    sources = models.JSONField(default=list, blank=True)
+    # The client's Idempotency-Key for a customer message: a retry answers the first message, whatever
+    # happened to the conversation since (handed over, closed).
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: no key
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["customer", "assistant", "staff"]), name="message_role_valid"
+            ),
+            # One assistant reply per run: a duplicate settlement hook can never post a reply twice.
+            models.UniqueConstraint(
+                fields=["run", "role"], condition=Q(run__isnull=False), name="message_run_role_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="message_conversation_idempotency_key_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="message_conversation_time")]
+
+    def __str__(self) -> str:
+        return f"{self.role} message in {self.conversation_id}"

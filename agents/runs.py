@@ -65,6 +65,32 @@ def merchant_profile(merchant: Merchant) -> MerchantProfile:
     )
 
 
+# The customer-service bot replays the conversation: at most this many turns, within this many tokens.
+HISTORY_MAX_TURNS = 20
+HISTORY_TOKEN_BUDGET = 3000
+
+
+def run_messages(*, tool: Tool, input: Any, merchant: Merchant, before=None) -> list[dict[str, str]]:
+    """The messages a run sends: the tool's prompt and, for a tool that takes a history (the bot), the
+    conversation's earlier turns created before `before` (the run's creation; None while estimating).
+
+    The estimate and the call build the same prompt, so the hold covers the history that is replayed.
+    """
+    history: list[dict[str, str]] = []
+    if tool.uses_history:
+        from agents.selectors import conversation_history
+
+        data = tool.validate_input(input)
+        history = conversation_history(
+            merchant=merchant,
+            conversation_id=getattr(data, "conversation", None),
+            before=before,
+            max_turns=HISTORY_MAX_TURNS,
+            token_budget=HISTORY_TOKEN_BUDGET,
+        )
+    return tool.build_messages(input, merchant_profile(merchant), history=history)
+
+
 def request_hash(*, tool: str, input: Any) -> str:
     """What "the same request" means for an idempotency key: the tool and the input, as sent."""
     body = json.dumps({"tool": tool, "input": input}, sort_keys=True, separators=(",", ":"), default=str)
@@ -105,7 +131,7 @@ def run_estimate(*, merchant: Merchant, tool: str | Tool, input: Any) -> Estimat
     """Validate `input` and price the worst case. Raises UnknownTool, InvalidRunInput, ToolUnavailable."""
     tool = tool if isinstance(tool, Tool) else tool_of(tool)
     data = input_validate(tool, input)
-    messages = tool.build_messages(data, merchant_profile(merchant))
+    messages = run_messages(tool=tool, input=data, merchant=merchant)
     prompt_tokens = tokens.count_prompt_tokens(messages, tool.model)
     price = wallet_selectors.price_for(model=tool.model)
     if price is None:

@@ -16,3 +16,19 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => { button.classList.remove("copied"); button.textContent = "Copy"; }, 1500);
 });
+
+// Live bot replies: an element with data-stream-url shows the reply as the worker streams it (SSE);
+// the thread's own polling shows the stored reply once the run has finished.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-stream-url]").forEach((box) => {
+    if (!window.EventSource) return;
+    const text = box.querySelector("[data-stream-text]");
+    const source = new EventSource(box.getAttribute("data-stream-url"));
+    source.onmessage = (event) => {
+      box.hidden = false;
+      text.textContent = JSON.parse(event.data).reply;
+    };
+    source.addEventListener("done", () => { source.close(); box.hidden = true; });
+    source.onerror = () => { source.close(); box.hidden = true; };
+  });
+});

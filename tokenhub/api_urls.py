@@ -8,4 +8,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("wallets.api")),
     path("", include("agents.api")),
+    path("", include("agents.api_conversations")),
 ]

@@ -196,6 +196,8 @@ RUN_REQUEUE_AFTER = timedelta(seconds=env.int("RUN_REQUEUE_AFTER_SECONDS", defau
 RUN_MAX_REQUEUES = env.int("RUN_MAX_REQUEUES", default=3)
 # Worker threads that may touch the database at once; the rest wait on the model without a connection.
 RUN_DB_CONCURRENCY = env.int("RUN_DB_CONCURRENCY", default=10)
+# The customer-service bot streams its reply into Redis for the dashboard (server-sent events).
+RUN_STREAM_REPLIES = env_bool("RUN_STREAM_REPLIES", default=True)
 ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1_000_000)
 LOW_BALANCE_THRESHOLD = env.int("LOW_BALANCE_THRESHOLD", default=10_000)
 if RUN_DEADLINE >= HOLD_TIMEOUT:

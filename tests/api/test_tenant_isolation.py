@@ -49,3 +49,24 @@ def test_a_cursor_from_another_merchant_pages_only_the_callers_own_rows(
     a_next = a_api.get("/api/v1/runs?limit=1").json()["next"]
     assert a_next
     assert b_api.get(a_next).json()["results"] == []
+
+
+def test_another_merchants_key_finds_none_of_its_conversations_and_changes_nothing(
+    funded_merchant, other_merchant, api_for
+):
+    from agents.models import Conversation, Message
+
+    a_api, b_api = api_for(funded_merchant), api_for(other_merchant)
+    a_conv = a_api.post("/api/v1/conversations", {"message": "Do you ship to Canada?"}, format="json").json()
+    before = snapshot(funded_merchant), list(Message.objects.order_by("pk").values())
+
+    for response in (
+        b_api.get(f"/api/v1/conversations/{a_conv['id']}"),
+        b_api.post(f"/api/v1/conversations/{a_conv['id']}/messages", {"message": "Hi"}, format="json"),
+    ):
+        assert response.status_code == 404
+        assert error_of(response)["code"] == "not_found"
+
+    assert (snapshot(funded_merchant), list(Message.objects.order_by("pk").values())) == before
+    assert not Conversation.objects.filter(merchant=other_merchant).exists()
+    assert b_api.get("/api/v1/wallet").json()["held"] == 0

@@ -32,6 +32,7 @@ STATUS_BY_CODE = {
     "not_acceptable": 406,
     "idempotency_conflict": 409,
     "run_not_cancelable": 409,
+    "conversation_closed": 409,
     "payload_too_large": 413,
     "rate_limited": 429,
     "internal_error": 500,

@@ -45,7 +45,7 @@ _DESCRIPTIONS = {
     402: "insufficient_tokens (details: required, available) or budget_exceeded (the key's monthly budget)",
     403: "forbidden: a signed-in user who is not a member of a store, or a session call without CSRF token",
     404: "not_found, also for another merchant's objects",
-    409: "idempotency_conflict, or run_not_cancelable",
+    409: "idempotency_conflict, run_not_cancelable, or conversation_closed",
     413: "payload_too_large: the body is over the size limit (64 KiB by default)",
     429: "rate_limited: too many requests for this key; retry after Retry-After seconds",
 }
