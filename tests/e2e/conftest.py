@@ -61,3 +61,39 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def log_in(page):
+    """Log a user in through the real login form."""
+    from tests.factories import PASSWORD
+
+    def log_in_as(user) -> None:
+        page.goto("/login/")
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+    return log_in_as
+
+
+@pytest.fixture
+def logged_in(log_in):
+    """An owner of a store with 500,000 tokens and a knowledge base, logged in."""
+    from tests.factories import MembershipFactory
+    from wallets import services
+    from wallets.actors import Actor
+
+    membership = MembershipFactory(
+        merchant__name="Bamboo Goods",
+        merchant__knowledge_base=(
+            "Shipping: we ship to Canada and the United States; delivery takes 5 to 7 days.\n\n"
+            "Returns: unused items can be returned within 30 days."
+        ),
+    )
+    services.promotion_credit(
+        wallet=services.wallet_of(merchant=membership.merchant), amount=500_000, key="e2e:fund",
+        actor=Actor.system("test"),
+    )  # fmt: skip
+    log_in(membership.user)
+    return membership

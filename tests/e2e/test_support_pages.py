@@ -4,8 +4,6 @@ then handed to a person, who replies from the inbox."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, MembershipFactory
-from wallets import services
 from wallets.actors import Actor
 from wallets.reconcile import reconcile_ledger
 
@@ -16,28 +14,6 @@ pytestmark = [
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def logged_in(page):
-    membership = MembershipFactory(
-        merchant__name="Bamboo Goods",
-        merchant__knowledge_base=(
-            "Shipping: we ship to Canada and the United States; delivery takes 5 to 7 days.\n\n"
-            "Returns: unused items can be returned within 30 days."
-        ),
-    )
-    services.promotion_credit(
-        wallet=services.wallet_of(merchant=membership.merchant),
-        amount=500_000,
-        key="e2e:fund",
-        actor=Actor.system("test"),
-    )
-    page.goto("/login/")
-    page.get_by_label("Email").fill(membership.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    return membership
 
 
 def test_the_bot_answers_a_test_conversation_then_hands_over_to_staff(

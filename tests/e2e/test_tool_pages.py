@@ -4,9 +4,6 @@ simulator over HTTP, and the page updates itself to the result and the charge.""
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, MembershipFactory
-from wallets import services
-from wallets.actors import Actor
 from wallets.reconcile import reconcile_ledger
 
 pytestmark = [
@@ -16,22 +13,6 @@ pytestmark = [
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def logged_in(page):
-    membership = MembershipFactory(merchant__name="Bamboo Goods")
-    services.promotion_credit(
-        wallet=services.wallet_of(merchant=membership.merchant),
-        amount=500_000,
-        key="e2e:fund",
-        actor=Actor.system("test"),
-    )
-    page.goto("/login/")
-    page.get_by_label("Email").fill(membership.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    return membership
 
 
 def test_a_listing_run_updates_itself_to_the_result_and_the_charge(

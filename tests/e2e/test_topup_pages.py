@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, MembershipFactory
+from tests.factories import MembershipFactory
 from tests.wallets.fake_stripe import deliver, event, fake_stripe_server, session_object
 from wallets.models import TopupPack, TopupPayment
 from wallets.reconcile import reconcile_ledger
@@ -13,16 +13,13 @@ from wallets.reconcile import reconcile_ledger
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_manager_buys_a_pack_and_sees_the_tokens_arrive_when_stripe_confirms(page, screenshot):
+def test_a_manager_buys_a_pack_and_sees_the_tokens_arrive_when_stripe_confirms(page, log_in, screenshot):
     membership = MembershipFactory(role="manager", merchant__name="Tea Garden")
     pack = TopupPack.objects.create(name="Starter", tokens=1_000_000, price_cents=500, currency="usd")
     page.route("https://checkout.stripe.test/**", lambda route: route.fulfill(
         body="<h1>Stripe Checkout (test double)</h1>", content_type="text/html"
     ))  # fmt: skip
-    page.goto("/login/")
-    page.get_by_label("Email").fill(membership.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(membership.user)
 
     with fake_stripe_server():
         page.goto("/wallet/")
