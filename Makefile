@@ -2,14 +2,15 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: install dev test lint format bench browser clean
+.PHONY: install dev test lint lock format bench browser proxy clean
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every installed package to the versions CI tested (`make lock` rewrites it).
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -19,15 +20,25 @@ install: $(STAMP)
 browser:
 	@bash platform/scripts/ensure-chromium.sh
 
+# Debian's nginx for the reverse-proxy test (platform/nginx.conf in front of gunicorn).
+proxy:
+	@bash platform/scripts/ensure-nginx.sh
+
 dev: install
 	@bash platform/scripts/dev.sh
 
-test: install browser
+test: install browser proxy
 	@bash platform/scripts/test.sh $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python platform/checks/import_cycles.py
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -4,11 +4,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from agents.exceptions import AgentsError
-from agents.models import Batch, Run
-from agents.runs import run_refund
-from wallets.actors import Actor
+from agents.models import Batch, Conversation, Message, Run
+from agents.runs.settle import run_refund
+from merchants.actors import Actor
+from tokenhub.errors import ApplicationError
 from wallets.exceptions import LedgerError
+from wallets.models import Transfer
 
 MERCHANT_SEARCH = ["merchant__slug", "merchant__name"]
 
@@ -55,15 +56,22 @@ class RunAdmin(ReadOnlyAdmin):
     @admin.action(description="Refund the selected runs' charges", permissions=["refund"])
     def refund_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         actor = Actor.staff(request.user)
-        refunded = 0
+        refunded = already = 0
         for run in queryset.select_related("merchant"):
+            if Transfer.objects.filter(idempotency_key=f"run:{run.pk}:refund").exists():
+                already += 1  # a refund is given once; replaying it would move nothing anyway
+                continue
             try:
-                run_refund(run=run, actor=actor, memo=f"Refund of run {run.pk} by {request.user}")
+                run_refund(run=run, actor=actor, memo=f"Refund of {run.tool} run {run.pk}")
                 refunded += 1
-            except (AgentsError, LedgerError) as exc:
+            except (ApplicationError, LedgerError) as exc:
                 self.message_user(request, f"Run {run.pk}: {exc}", messages.WARNING)
         if refunded:
             self.message_user(request, f"Refunded {refunded} run(s).", messages.SUCCESS)
+        if already:
+            self.message_user(
+                request, f"{already} run(s) were already refunded; nothing more was given.", messages.WARNING
+            )
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
         return request.user.is_staff and request.user.has_perm("agents.refund_run")
@@ -74,3 +82,28 @@ class BatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "merchant", "tool", "row_count", "total_held", "created_at"]
     search_fields = ["=id", *MERCHANT_SEARCH]
     list_select_related = ["merchant"]
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ["created_at", "role", "content", "flagged", "run"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyAdmin):
+    """Support reads a bot conversation with the runs (and so the tokens) each answer cost."""
+
+    list_display = ["id", "merchant", "status", "customer_ref", "updated_at", "handed_over_at"]
+    list_filter = ["status"]
+    search_fields = ["=id", "customer_ref", *MERCHANT_SEARCH]
+    list_select_related = ["merchant"]
+    date_hierarchy = "updated_at"
+    inlines = [MessageInline]
+    fields = ["id", "merchant", "status", "customer_ref", "created_at", "updated_at", "handed_over_at"]

@@ -7,14 +7,29 @@ class AgentsConfig(AppConfig):
     verbose_name = "AI tools and runs"
 
     def ready(self) -> None:
-        from agents.reconcile import check_runs_settled_once
+        # The products built on the run engine join it here, so the engine never imports them.
+        from agents.conversations import hooks as conversation_hooks
+        from agents.runs.metrics import runs_collect
+        from agents.runs.reconcile import check_runs_settled_once
+        from tokenhub.metrics import register_collector
         from wallets.reconcile import register_check
 
+        conversation_hooks.register()
         register_check(check_runs_settled_once)
+        register_collector(runs_collect)
         post_migrate.connect(_support_can_view_runs, sender=self, dispatch_uid="agents-support-permissions")
 
 
 def _support_can_view_runs(apps=None, **_kwargs) -> None:
     from wallets.bootstrap import support_group_grant
 
-    support_group_grant([("agents", "view_run"), ("agents", "view_batch")], apps=apps)
+    support_group_grant(
+        [
+            ("agents", "view_run"),
+            ("agents", "view_batch"),
+            ("agents", "refund_run"),
+            ("agents", "view_conversation"),
+            ("agents", "view_message"),
+        ],
+        apps=apps,
+    )

@@ -15,20 +15,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-import uuid
-from functools import partial
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
 
-from agents.exceptions import BulkFileInvalid, InvalidRunInput
+from agents.errors import BulkFileInvalid, InvalidRunInput
 from agents.models import Batch, Run
-from agents.runs import Estimate, hold_key, request_hash, run_enqueue, run_estimate, stored_input, tool_of
+from agents.runs.create import RunSpec, runs_build
+from agents.runs.estimate import Estimate, request_hash, run_estimate, tool_of
+from merchants.actors import Actor
 from merchants.models import Merchant
-from wallets.actors import Actor
 from wallets.exceptions import InsufficientTokens
-from wallets.models import Account
-from wallets.services import hold_create, wallet_of
+from wallets.services import wallet_of
 
 TOOL = "listing-writer"
 MAX_ROWS = 1000
@@ -142,55 +141,34 @@ def bulk_create(
             f"{len(errors)} rows are invalid (rows {rows}); nothing was created.", details={"rows": errors}
         )
     total = sum(estimate.held for _, _, estimate in estimates)
-    wallet = wallet_of(merchant=merchant)
-    with transaction.atomic():
-        # One lock for the whole batch: the total check and the holds see the same balance.
-        locked = Account.objects.select_for_update().get(pk=wallet.pk)
-        if locked.available < total:
-            raise InsufficientTokens(required=total, available=locked.available)
-        batch = Batch.objects.create(
-            merchant=merchant,
-            tool=tool.slug,
-            filename=filename[:255],
-            row_count=len(estimates),
-            total_held=total,
+    if (available := wallet_of(merchant=merchant).available) < total:
+        raise InsufficientTokens(required=total, available=available)
+    specs = [
+        RunSpec(
+            estimate=estimate,
+            request_hash=request_hash(tool=tool.slug, input=data),
             created_by=created_by,
+            api_key_id=api_key_id,
+            batch_row=number,
         )
-        runs = []
-        for number, data, estimate in estimates:
-            run_id = uuid.uuid4()
-            hold = hold_create(
-                wallet=wallet,
-                amount=estimate.held,
-                key=hold_key(run_id),
-                actor=actor,
-                memo=f"{tool.slug} run {run_id} (batch {batch.pk} row {number})",
+        for number, data, estimate in estimates
+    ]
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(
+                merchant=merchant,
+                tool=tool.slug,
+                filename=filename[:255],
+                row_count=len(specs),
+                total_held=total,
+                created_by=created_by,
             )
-            runs.append(
-                Run(
-                    id=run_id,
-                    merchant=merchant,
-                    tool=tool.slug,
-                    input=stored_input(estimate.data),
-                    model=tool.model,
-                    price=estimate.price,
-                    held=estimate.held,
-                    hold=hold,
-                    request_hash=request_hash(tool=tool.slug, input=data),
-                    created_by=created_by,
-                    api_key_id=api_key_id,
-                    batch=batch,
-                    batch_row=number,
-                )
-            )
-        Run.objects.bulk_create(runs, batch_size=500)
-        transaction.on_commit(partial(_enqueue_all, [run.pk for run in runs]))
+            # Each run holds for itself through the ledger's conditional update: no separate wallet lock.
+            runs_build(merchant=merchant, specs=[replace(spec, batch=batch) for spec in specs], actor=actor)
+    except InsufficientTokens:
+        # Another run took tokens since the check: the whole batch is refused, and says what it needs.
+        raise InsufficientTokens(required=total, available=wallet_of(merchant=merchant).available) from None
     return batch
-
-
-def _enqueue_all(run_ids: list[uuid.UUID]) -> None:
-    for run_id in run_ids:
-        run_enqueue(run_id)
 
 
 def _joined(values: Any) -> str:

@@ -1,5 +1,7 @@
 """Dashboard forms for the tools. They only shape input; the tool's own schema validates it."""
 
+from collections.abc import Callable
+
 from django import forms
 
 from merchants.models import Merchant
@@ -16,7 +18,7 @@ def _commas(value: str) -> list[str]:
 
 
 class ToolForm(forms.Form):
-    list_fields: dict[str, object] = {}
+    list_fields: dict[str, Callable[[str], list[str]]] = {}
 
     def to_input(self) -> dict:
         data = {}

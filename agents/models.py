@@ -1,8 +1,9 @@
 """Runs of AI tools and the batches bulk uploads create.
 
 A run points at its hold and at the transfer that settled it (a charge, or a release); the ledger never
-points back. Only `agents.runs` and `agents.bulk` write these rows, and every status change is a
-conditional UPDATE, so a worker, a duplicate delivery, the sweeper and a cancel can never both win.
+points back. Only the run engine (`agents.runs`) writes runs, and every status change is a conditional
+UPDATE, so a worker, a duplicate delivery, recovery and a cancel can never both win. The run's state
+table and what each field means for recovery are in docs/architecture.md.
 """
 
 import uuid
@@ -46,6 +47,14 @@ class Run(models.Model):
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
 
+    class Waiting(models.TextChoices):
+        """Why a queued run is waiting again after it had started (empty: it has not started yet)."""
+
+        NONE = "", "Not started"
+        RETRYING = "retrying", "Retrying"
+        WORKER_LOST = "worker_lost", "Waiting for a worker"
+        HANDED_BACK = "handed_back", "Waiting for a worker"
+
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -82,11 +91,29 @@ class Run(models.Model):
         help_text="The transfer that resolved the hold: a charge, or a release when nothing is owed.",
     )
     attempts = models.PositiveIntegerField(
-        default=0, help_text="Model calls started (each claim counts one)."
+        default=0, help_text="Claims taken: each model call, retry and recovery takes the next number."
     )
-    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the sweeper re-enqueued it.")
+    retries = models.PositiveSmallIntegerField(
+        default=0, help_text="Calls retried because the provider was busy (at most QWEN_MAX_RETRIES)."
+    )
+    recoveries = models.PositiveSmallIntegerField(
+        default=0, help_text="Times taken back from a worker that stopped renewing its lease."
+    )
+    requeues = models.PositiveSmallIntegerField(
+        default=0, help_text="Times re-enqueued after a lost message."
+    )
+    waiting = models.CharField(max_length=16, choices=Waiting.choices, default="", blank=True)
+    retry_cause = models.CharField(max_length=64, blank=True, help_text="The last busy answer's code.")
     enqueued_at = models.DateTimeField(default=timezone.now)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="A retry is not claimed before this.")
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While running: the worker renews this; lapsed, the run is taken back.",
+    )
     deadline_at = models.DateTimeField(null=True, blank=True)
+    cached_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    usage_note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -136,6 +163,9 @@ class Run(models.Model):
             models.Index(fields=["merchant", "-created_at"], name="run_merchant_newest"),
             models.Index(fields=["merchant", "tool", "-created_at"], name="run_merchant_tool_newest"),
             models.Index(fields=["deadline_at"], name="run_running_deadline", condition=Q(status="running")),
+            models.Index(
+                fields=["lease_expires_at"], name="run_running_lease", condition=Q(status="running")
+            ),
             models.Index(fields=["enqueued_at"], name="run_queued_enqueued", condition=Q(status="queued")),
             models.Index(fields=["batch", "batch_row"], name="run_batch_row"),
         ]
@@ -152,6 +182,17 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.TERMINAL
+
+    WAITING_MESSAGES = {
+        "retrying": "The AI provider was busy, so this run will be tried again in a few seconds.",
+        "worker_lost": "The worker writing this run stopped; it is waiting for another worker to finish it.",
+        "handed_back": "The worker writing this run was restarted; it is waiting for another worker.",
+    }
+
+    @property
+    def waiting_message(self) -> str:
+        """What a merchant reads while a started run waits in the queue again ("" otherwise)."""
+        return self.WAITING_MESSAGES.get(self.waiting, "") if self.status == self.Status.QUEUED else ""
 
 
 class Conversation(models.Model):

@@ -4,11 +4,11 @@ import uuid
 
 from django.db.models import Count, QuerySet
 
-from agents.models import Batch, Conversation, Message, Run
+from agents.models import Batch, Run
 from merchants.models import Merchant
 
 
-def _uuid(value) -> uuid.UUID | None:
+def as_uuid(value) -> uuid.UUID | None:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
@@ -17,7 +17,7 @@ def _uuid(value) -> uuid.UUID | None:
 
 def run_of(*, merchant: Merchant, run_id) -> Run | None:
     """The merchant's run, or None for a malformed id or another merchant's run (both answer 404)."""
-    if (pk := _uuid(run_id)) is None:
+    if (pk := as_uuid(run_id)) is None:
         return None
     return Run.objects.filter(merchant=merchant, pk=pk).first()
 
@@ -32,7 +32,7 @@ def runs_of(*, merchant: Merchant, tool: str | None = None, status: str | None =
 
 
 def batch_of(*, merchant: Merchant, batch_id) -> Batch | None:
-    if (pk := _uuid(batch_id)) is None:
+    if (pk := as_uuid(batch_id)) is None:
         return None
     return Batch.objects.filter(merchant=merchant, pk=pk).first()
 
@@ -74,62 +74,3 @@ def usage_by_day(*, merchant: Merchant, days: int = 14) -> list[dict]:
     return [
         {"day": day, "tools": tools, "total": sum(tools.values())} for day, tools in sorted(by_day.items())
     ]
-
-
-# --- Conversations (the customer-service bot) ------------------------------------------------------
-def conversation_of(*, merchant: Merchant, conversation_id) -> Conversation | None:
-    """The merchant's conversation, or None for a malformed id or another merchant's (both answer 404)."""
-    if (pk := _uuid(conversation_id)) is None:
-        return None
-    return Conversation.objects.filter(merchant=merchant, pk=pk).first()
-
-
-def conversations_of(*, merchant: Merchant, status: str | None = None) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.filter(merchant=merchant).order_by("-updated_at", "-pk")
-    if status:
-        conversations = conversations.filter(status=status)
-    return conversations
-
-
-def messages_of(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.select_related("run", "author").order_by("created_at", "id")
-
-
-def conversation_pending_run(*, conversation: Conversation) -> Run | None:
-    """The run answering the latest customer message, if that message was sent to the bot."""
-    latest = (
-        conversation.messages.filter(role=Message.Role.CUSTOMER)
-        .select_related("run")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    return latest.run if latest is not None else None
-
-
-def conversation_history(
-    *, merchant: Merchant, conversation_id, before, max_turns: int, token_budget: int
-) -> list[dict[str, str]]:
-    """The turns a bot run replays, oldest first, as ChatML `{role, content}`: the last `max_turns`
-    messages of the merchant's conversation created before `before`, flagged ones left out, and only
-    as many (newest kept) as fit in `token_budget` prompt tokens. Staff replies count as assistant turns.
-    """
-    from agents import tokens
-
-    if (pk := _uuid(conversation_id)) is None:
-        return []
-    rows = (
-        Message.objects.filter(conversation__merchant=merchant, conversation_id=pk, flagged=False)
-        .filter(**({"created_at__lt": before} if before is not None else {}))
-        .order_by("-created_at", "-id")
-        .values_list("role", "content")[:max_turns]
-    )
-    history: list[dict[str, str]] = []
-    used = 0
-    for role, content in rows:
-        cost = tokens.MESSAGE_OVERHEAD_TOKENS + tokens.count_tokens(content)
-        if used + cost > token_budget:
-            break
-        used += cost
-        history.append({"role": "user" if role == Message.Role.CUSTOMER else "assistant", "content": content})
-    history.reverse()
-    return history

@@ -1,29 +1,47 @@
-"""Celery tasks: an id in, one service call. Enqueued with `transaction.on_commit`.
+"""Celery tasks: an id in, one service call. Enqueued on commit (`agents.runs.create.run_enqueue`).
 
-`run_execute` is `acks_late`: a worker that dies mid-call leaves the message to be delivered again, and
-the claim makes that second delivery harmless. Retries re-enter under the claim the service hands back,
-so a retry never takes a second hold or makes a second charge.
+`run_execute` never retries through Celery: the engine itself puts a busy run back in the queue with its
+own bounded counter (QWEN_MAX_RETRIES), so no framework default can cut retries short or stretch them.
+`acks_late` plus the claim make a redelivered message harmless; leases (not redelivery) recover the runs
+of a worker that died. The worker's signals start the lease heartbeat and drain on SIGTERM.
 """
 
-from celery import shared_task
+from __future__ import annotations
 
-from agents import execution, sweeper
+from typing import Any
+
+from celery import shared_task, signals
+
+from agents.runs import execute, leases, recovery
+from agents.runs.create import run_enqueue
 
 
-@shared_task(bind=True, name="agents.tasks.run_execute", acks_late=True, ignore_result=True)
-def run_execute(self, run_id: str, claim: int | None = None) -> str:
-    outcome = execution.run_execute(run_id=run_id, claim=claim, retries=self.request.retries)
-    if outcome.retry_in is not None:
-        # Bounded by the service (QWEN_MAX_RETRIES and the run's deadline), not by Celery's counter.
-        raise self.retry(
-            args=(),
-            kwargs={"run_id": run_id, "claim": outcome.claim},
-            countdown=outcome.retry_in,
-            max_retries=None,
-        )
+@shared_task(name="agents.tasks.run_execute", acks_late=True, ignore_result=True, max_retries=0)
+def run_execute(run_id: str, claim: int | None = None) -> str:
+    # `claim` is accepted (and ignored) so messages queued by an older release still run.
+    del claim
+    outcome = execute.run_execute(run_id=run_id)
+    if outcome.status == "skipped" and leases.registry.draining.is_set():
+        run_enqueue(run_id)  # a draining worker gives the message back for another worker to take
     return outcome.status
 
 
-@shared_task(name="agents.tasks.runs_sweep", ignore_result=True)
-def runs_sweep() -> dict[str, int]:
-    return sweeper.runs_sweep()
+@shared_task(name="agents.tasks.runs_recover", ignore_result=True)
+def runs_recover() -> dict[str, int] | None:
+    return recovery.runs_recover_if_due()
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(**_kwargs: Any) -> None:
+    leases.registry.draining.clear()
+    leases.heartbeat.start()
+
+
+@signals.worker_shutting_down.connect
+def _drain(**_kwargs: Any) -> None:
+    leases.drain()
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(**_kwargs: Any) -> None:
+    leases.heartbeat.stop()

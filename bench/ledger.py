@@ -62,9 +62,9 @@ def setup_django(url: str) -> None:
 
 
 def make_wallets(count: int, run_id: str) -> list[int]:
+    from merchants.actors import Actor
     from tests.factories import MerchantFactory
     from wallets import services
-    from wallets.actors import Actor
 
     ids = []
     for n in range(count):
@@ -79,8 +79,8 @@ def make_wallets(count: int, run_id: str) -> list[int]:
 
 class OrmClient:
     def __init__(self, tag: str):
+        from merchants.actors import Actor
         from wallets import services
-        from wallets.actors import Actor
         from wallets.models import Account
 
         self.services, self.actor, self.tag = services, Actor.system("bench"), tag

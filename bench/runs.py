@@ -161,8 +161,8 @@ def model_latency(base_url: str, calls: int = 15) -> float:
 def create_runs(merchant, count: int, *, threads: int, spacing: float = 0.0) -> list:
     from django.db import connection
 
-    from agents.runs import run_create
-    from wallets.actors import Actor
+    from agents.runs.create import run_create
+    from merchants.actors import Actor
 
     actor = Actor.system("bench")
 
@@ -208,8 +208,8 @@ def configuration(latency_ms: int, runs: int, pool: int) -> dict:
     import redis
     from django.conf import settings
 
+    from merchants.actors import Actor
     from tests.factories import MerchantFactory
-    from wallets.actors import Actor
     from wallets.services import promotion_credit, wallet_of
 
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()

@@ -10,11 +10,13 @@ import secrets
 from datetime import timedelta
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from merchants.exceptions import MerchantError
+from merchants.exceptions import ApiKeyLimitReached, MerchantError
 from merchants.models import ApiKey, Merchant, User
 
 KEY_SCHEME = "thk_"
@@ -40,12 +42,24 @@ def hash_key(raw_key: str) -> str:
 def api_key_create(
     *, merchant: Merchant, name: str, created_by: User | None = None, monthly_token_budget: int | None = None
 ) -> CreatedKey:
+    """A new key, shown once. Raises ApiKeyLimitReached when the store has API_KEYS_PER_STORE active keys."""
     name = name.strip() or "API key"
     for _attempt in range(5):
         prefix = secrets.token_hex(PREFIX_BYTES)
         raw_key = f"{KEY_SCHEME}{prefix}.{secrets.token_urlsafe(SECRET_BYTES)}"
         try:
             with transaction.atomic():
+                # The merchant's row lock makes two creations at once count one after the other.
+                Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
+                active = ApiKey.objects.filter(merchant=merchant, revoked_at__isnull=True).count()
+                if active >= settings.API_KEYS_PER_STORE:
+                    raise ApiKeyLimitReached(
+                        _(
+                            "This store has %(count)s active API keys, the most it may have. "
+                            "Revoke a key you no longer use, then create the new one."
+                        )
+                        % {"count": active}
+                    )
                 api_key = ApiKey.objects.create(
                     merchant=merchant,
                     name=name[:80],

@@ -1,9 +1,15 @@
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
+
+from merchants.exceptions import NotAllowed
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create(self, email: str, password: str | None, **extra):
@@ -27,19 +33,28 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person who signs in with an email address; merchants are reached through memberships."""
 
-    username = None
+    # django-stubs types AbstractUser.username as a CharField; Django allows None to drop the field.
+    username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
+    # Set when the person proved they read mail at `email` (the sign-up link, an invitation, a password
+    # reset, a confirmed change of email). The store works without it; a banner reminds them.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    # django-stubs pins AbstractUser.objects to auth's username-based UserManager; this one logs in by email.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class Merchant(models.Model):
@@ -131,6 +146,97 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (thk_{self.prefix}…)"
 
+    def save(self, *args, **kwargs):
+        # A revoked key stays revoked: whoever saves this row (admin, shell, a service) cannot clear or move
+        # revoked_at. Revoke through merchants.api_keys.api_key_revoke.
+        if self.pk is not None:
+            stored = ApiKey.objects.filter(pk=self.pk).values_list("revoked_at", flat=True).first()
+            if stored is not None and self.revoked_at != stored:
+                raise NotAllowed("A revoked API key cannot be restored; create a new key instead.")
+        super().save(*args, **kwargs)
+
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Invitation(models.Model):
+    """An emailed link that adds whoever follows it to a store, once, before it expires.
+
+    Only a SHA-256 of the link's token is stored: the link in the email is the only copy of the token.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.STAFF)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="invitation_merchant_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.merchant} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class UserSession(models.Model):
+    """A signed-in browser, listed on the account page so its owner can end it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="browser_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class OutboundEmail(models.Model):
+    """Every email Tokenhub sends, from the request that caused it to the SMTP server's answer.
+
+    The body is kept only until the mail server took it (or finally refused it): it may carry a sign-in
+    link, which nobody reading this table should be able to follow.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    to = models.EmailField()
+    template = models.CharField(max_length=80)
+    subject = models.CharField(max_length=200)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="outboundemail_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.template} to {self.to} ({self.status})"

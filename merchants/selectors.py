@@ -1,6 +1,7 @@
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from merchants.models import Membership, Merchant, User
+from merchants.models import Invitation, Membership, Merchant, User, UserSession
 
 
 def memberships_of(*, user: User) -> QuerySet[Membership]:
@@ -17,3 +18,21 @@ def membership_for(*, user: User, merchant_id: int | None) -> Membership | None:
 
 def team_of(*, merchant: Merchant) -> QuerySet[Membership]:
     return Membership.objects.filter(merchant=merchant).select_related("user").order_by("created_at")
+
+
+def sessions_of(*, user: User) -> QuerySet[UserSession]:
+    return UserSession.objects.filter(user=user).order_by("-created_at")
+
+
+def invitations_pending(*, merchant: Merchant) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        merchant=merchant, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("invited_by")
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    from merchants.services import invitation_token_hash
+
+    return (
+        Invitation.objects.select_related("merchant").filter(token_hash=invitation_token_hash(token)).first()
+    )

@@ -1,31 +1,57 @@
+import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
-from merchants.exceptions import AlreadyMember, EmailTaken, NotAllowed, SlugTaken
-from merchants.models import Membership, Merchant, User
+from merchants.emails import email_send
+from merchants.exceptions import AlreadyMember, EmailTaken, InvalidLink, NotAllowed, SlugTaken
+from merchants.models import Invitation, Membership, Merchant, User
 
 
 def merchant_create(*, name: str, slug: str | None = None) -> Merchant:
-    """A new tenant. Raises SlugTaken when the slug belongs to another merchant."""
-    slug = slug or _free_slug(name)
+    """A new tenant. Raises SlugTaken when a slug that was asked for belongs to another merchant.
+
+    Without a slug one is made from the name; two stores of the same name created at once both get one.
+    """
+    for _attempt in range(5):
+        chosen = slug or _free_slug(name)
+        try:
+            with transaction.atomic():
+                return Merchant.objects.create(name=name, slug=chosen)
+        except IntegrityError as exc:
+            if slug:
+                raise SlugTaken(_("The store address %(slug)s is taken.") % {"slug": slug}) from exc
+    raise SlugTaken(_("Could not find a free address for this store; try another name."))
+
+
+def user_signup(
+    *, email: str, password: str, store_name: str, base_url: str | None = None
+) -> tuple[User, Merchant]:
+    """Email-and-password sign-up: the user, their store, and their owner membership, or none of them.
+
+    The store works at once; a link to verify the email address is mailed. Raises EmailTaken when the
+    address has an account, also when another sign-up with it commits first (the unique email index
+    makes the second wait for the first, then fail).
+    """
+    from merchants.accounts import email_verification_send
+
+    email = email.strip().lower()
+    taken = EmailTaken(_("An account with this email already exists. Log in, or reset your password."))
+    if User.objects.filter(email__iexact=email).exists():
+        raise taken
     try:
         with transaction.atomic():
-            return Merchant.objects.create(name=name, slug=slug)
+            user = User.objects.create_user(email=email, password=password)
+            merchant = merchant_create(name=store_name)
+            Membership.objects.create(user=user, merchant=merchant, role=Membership.Role.OWNER)
+            email_verification_send(user=user, base_url=base_url)
     except IntegrityError as exc:
-        raise SlugTaken(f"The store address {slug!r} is taken.") from exc
-
-
-def user_signup(*, email: str, password: str, store_name: str) -> tuple[User, Merchant]:
-    """Email-and-password sign-up: the user, their store, and their owner membership, or none of them."""
-    email = email.strip().lower()
-    with transaction.atomic():
-        if User.objects.filter(email__iexact=email).exists():
-            raise EmailTaken("An account with this email already exists.")
-        user = User.objects.create_user(email=email, password=password)
-        merchant = merchant_create(name=store_name)
-        Membership.objects.create(user=user, merchant=merchant, role=Membership.Role.OWNER)
+        raise taken from exc
     return user, merchant
 
 
@@ -33,7 +59,8 @@ def owner_create(*, merchant: Merchant, email: str, password: str | None = None)
     """Attach an owner to a merchant, creating the user when new (operator CLI and seeding)."""
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
-        user = User.objects.create_user(email=email, password=password)
+        # The operator names the address: no verification email, no reminder banner.
+        user = User.objects.create_user(email=email, password=password, email_verified_at=timezone.now())
     membership_set(merchant=merchant, user=user, role=Membership.Role.OWNER)
     return user
 
@@ -55,24 +82,120 @@ def membership_set(*, merchant: Merchant, user: User, role: str, by: Membership 
     return membership
 
 
-def member_add(*, merchant: Merchant, email: str, role: str, by: Membership) -> tuple[Membership, str | None]:
-    """Add the person with this email to the team, creating their account when there is none.
+def member_add(
+    *, merchant: Merchant, email: str, role: str, by: Membership, base_url: str | None = None
+) -> Invitation:
+    """Invite the person with this email to the team: they get a link, valid once, until it expires.
 
-    Returns the membership and, only when an account was created, its temporary password (it is stored
-    hashed: the caller shows it once). Raises NotAllowed for a role `by` may not grant and AlreadyMember
-    when the person is on the team already.
+    The same happens whether or not the address has a Tokenhub account, so adding a member never tells
+    anyone whether an email is registered; the invitee sets their own password (or logs in) from the link.
+    Raises NotAllowed for a role `by` may not grant and AlreadyMember when the person is on the team.
     """
     _check_may_grant(merchant=merchant, role=role, by=by)
     email = email.strip().lower()
+    if Membership.objects.filter(merchant=merchant, user__email__iexact=email).exists():
+        raise AlreadyMember(_("%(email)s is already on the team.") % {"email": email})
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
     with transaction.atomic():
-        user, password = _user_get_or_create(email=email)
-        try:
-            with transaction.atomic():
-                membership = Membership.objects.create(merchant=merchant, user=user, role=role)
-        except IntegrityError as exc:
-            # The unique (user, merchant) constraint: they were on the team already, or a concurrent add won.
-            raise AlreadyMember(f"{email} is already on the team.") from exc
-    return membership, password
+        # One open invitation per person and store: a new one replaces the link sent before.
+        Invitation.objects.filter(
+            merchant=merchant, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            merchant=merchant,
+            email=email,
+            role=role,
+            token_hash=invitation_token_hash(token),
+            invited_by=by.user,
+            expires_at=now + settings.INVITATION_EXPIRY,
+        )
+        email_send(
+            to=email,
+            template="invitation",
+            context={
+                "store_name": merchant.name,
+                "inviter": by.user.email,
+                "role": invitation.get_role_display(),
+                "url": _absolute(base_url, reverse("invitation-accept", args=[token])),
+                "expires_at": invitation.expires_at,
+            },
+        )
+    return invitation
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_check(*, invitation: Invitation | None) -> Invitation:
+    """The invitation if it may still be used; otherwise InvalidLink saying why, for the invitee."""
+    if invitation is None:
+        raise InvalidLink(_("This invitation link is not valid. Ask the store for a new invitation."))
+    if invitation.accepted_at is not None:
+        raise InvalidLink(_("This invitation has been used already. Log in to reach the store."))
+    if invitation.revoked_at is not None:
+        raise InvalidLink(
+            _("This invitation was withdrawn or replaced by a newer one. Use the latest email.")
+        )
+    if invitation.expires_at <= timezone.now():
+        raise InvalidLink(_("This invitation has expired. Ask the store to invite you again."))
+    return invitation
+
+
+def invitation_accept(*, token: str, user: User | None = None, password: str | None = None) -> Membership:
+    """Use an invitation, once: join as `user` (signed in as the invited address) or as a new account
+    with `password` (the address has none yet). Either way the email address counts as verified."""
+    with transaction.atomic():
+        invitation = invitation_check(
+            invitation=Invitation.objects.select_for_update()
+            .select_related("merchant")
+            .filter(token_hash=invitation_token_hash(token))
+            .first()
+        )
+        if user is not None:
+            if user.email.lower() != invitation.email.lower():
+                raise NotAllowed(
+                    _("This invitation is for %(email)s. Log out, then open the link again.")
+                    % {"email": invitation.email}
+                )
+        else:
+            if User.objects.filter(email__iexact=invitation.email).exists():
+                raise NotAllowed(
+                    _("%(email)s has an account: log in to accept.") % {"email": invitation.email}
+                )
+            if not password:
+                raise NotAllowed(_("Choose a password to create your account."))
+            try:
+                with transaction.atomic():
+                    user = User.objects.create_user(email=invitation.email, password=password)
+            except IntegrityError as exc:
+                raise NotAllowed(
+                    _("%(email)s has an account: log in to accept.") % {"email": invitation.email}
+                ) from exc
+        now = timezone.now()
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+            user.save(update_fields=["email_verified_at"])
+        membership, _created = Membership.objects.get_or_create(
+            merchant=invitation.merchant, user=user, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at = now
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def invitation_revoke(*, invitation: Invitation, by: Membership) -> None:
+    if not by.can_manage or by.merchant_id != invitation.merchant_id:
+        raise NotAllowed(_("Only the store's owners and managers manage its team."))
+    Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def _absolute(base_url: str | None, path: str) -> str:
+    return f"{(base_url or settings.SITE_URL).rstrip('/')}{path}"
 
 
 def membership_remove(*, membership: Membership, by: Membership) -> None:
@@ -119,26 +242,6 @@ def _check_may_grant(*, merchant: Merchant, role: str, by: Membership | None) ->
         raise NotAllowed("Only the store's owners and managers manage its team.")
     if role == Membership.Role.OWNER and not by.is_owner:
         raise NotAllowed("Only an owner may make someone an owner.")
-
-
-def _user_get_or_create(*, email: str) -> tuple[User, str | None]:
-    """The account with this email, or a new one and its temporary password."""
-    if (user := User.objects.filter(email__iexact=email).first()) is not None:
-        return user, None
-    password = _temporary_password()
-    try:
-        with transaction.atomic():
-            return User.objects.create_user(email=email, password=password), password
-    except IntegrityError:
-        # A concurrent add created the account between our read and our insert (the case-insensitive unique
-        # email constraint made this insert wait for it, then fail): use theirs; its password is theirs to show.
-        return User.objects.get(email__iexact=email), None
-
-
-def _temporary_password() -> str:
-    """Four groups of four from an alphabet without look-alikes (0/o, 1/l/i): about 79 bits, easy to read out."""
-    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
 def _free_slug(name: str) -> str:

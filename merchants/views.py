@@ -4,12 +4,20 @@ from django.contrib.auth import views as auth_views
 from django.contrib.messages.views import SuccessMessageMixin
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from merchants import services
 from merchants.decorators import merchant_required
 from merchants.exceptions import MerchantError
-from merchants.forms import EmailAuthenticationForm, SignupForm, StoreProfileForm
+from merchants.forms import EmailAuthenticationForm, PasswordResetRequestForm, SignupForm, StoreProfileForm
+from merchants.lockout import account_unlock
+
+
+def base_url(request) -> str:
+    """Where links in the emails this request sends point: the host it came to (checked by ALLOWED_HOSTS)."""
+    return request.build_absolute_uri("/").rstrip("/")
 
 
 @require_http_methods(["GET", "POST"])
@@ -23,12 +31,17 @@ def signup(request):
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
                 store_name=form.cleaned_data["store_name"],
+                base_url=base_url(request),
             )
         except MerchantError as exc:
             form.add_error("email", str(exc))
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome to Tokenhub. Your store is ready.")
+            messages.success(
+                request,
+                _("Welcome to Tokenhub. Your store is ready. We sent a link to %(email)s to verify it.")
+                % {"email": user.email},
+            )
             return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -50,8 +63,38 @@ def store_profile(request):
 
 
 class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
-    """Any signed-in user; new members use it to replace the temporary password they were given."""
-
     template_name = "merchants/password_change.html"
-    success_url = reverse_lazy("home")
-    success_message = "Your password has been changed."
+    success_url = reverse_lazy("account")
+    success_message = gettext_lazy("Your password has been changed.")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The same answer whether or not the address has an account; the mail goes out from the worker."""
+
+    form_class = PasswordResetRequestForm
+    template_name = "registration/password_reset_form.html"
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "registration/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # Whoever reset the password reads the account's mail: the address is verified, and a lockout
+        # (someone else's wrong guesses) ends now.
+        user = form.user
+        if user.email_verified_at is None:
+            from django.utils import timezone
+
+            user.email_verified_at = timezone.now()
+            user.save(update_fields=["email_verified_at"])
+        account_unlock(user=user)
+        return response
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "registration/password_reset_complete.html"

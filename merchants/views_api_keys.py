@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from merchants import api_keys
 from merchants.decorators import merchant_required
+from merchants.exceptions import MerchantError
 
 
 class ApiKeyForm(forms.Form):
@@ -27,10 +28,14 @@ def api_key_list(request):
     form = ApiKeyForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
-        created = api_keys.api_key_create(
-            merchant=request.merchant, created_by=request.user, **form.cleaned_data
-        )
-        form = ApiKeyForm()
+        try:
+            created = api_keys.api_key_create(
+                merchant=request.merchant, created_by=request.user, **form.cleaned_data
+            )
+        except MerchantError as exc:
+            form.add_error(None, str(exc))
+        else:
+            form = ApiKeyForm()
     # The new key is rendered in this response only (no redirect, no session): it is never shown again.
     context = {"form": form, "created": created, "keys": api_keys.api_keys_of(merchant=request.merchant)}
     return render(request, "merchants/api_keys.html", context)

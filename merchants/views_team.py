@@ -3,14 +3,17 @@
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.cache import never_cache
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from merchants import services
 from merchants.decorators import merchant_required
 from merchants.exceptions import MerchantError
 from merchants.models import Membership
-from merchants.selectors import team_of
+from merchants.selectors import invitations_pending, team_of
+from merchants.views import base_url
 
 
 def _roles_for(by: Membership) -> list[tuple[str, str]]:
@@ -19,8 +22,8 @@ def _roles_for(by: Membership) -> list[tuple[str, str]]:
 
 
 class MemberAddForm(forms.Form):
-    email = forms.EmailField(label="Email")
-    role = forms.ChoiceField(label="Role", initial=Membership.Role.STAFF)
+    email = forms.EmailField(label=gettext_lazy("Email"))
+    role = forms.ChoiceField(label=gettext_lazy("Role"), initial=Membership.Role.STAFF)
 
     def __init__(self, *args, by: Membership, **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,7 +45,7 @@ def _may_change(by: Membership, member: Membership) -> bool:
     return by.can_manage and (by.is_owner or not member.is_owner)
 
 
-def _render_team(request, *, add_form: MemberAddForm | None = None, created=None):
+def _render_team(request, *, add_form: MemberAddForm | None = None):
     by = request.membership
     rows = []
     for member in team_of(merchant=request.merchant):
@@ -53,7 +56,7 @@ def _render_team(request, *, add_form: MemberAddForm | None = None, created=None
     context = {
         "rows": rows,
         "add_form": add_form or (MemberAddForm(by=by) if by.can_manage else None),
-        "created": created,
+        "invitations": invitations_pending(merchant=request.merchant) if by.can_manage else [],
     }
     return render(request, "merchants/team.html", context)
 
@@ -64,7 +67,6 @@ def team(request):
     return _render_team(request)
 
 
-@never_cache  # the response may carry a temporary password in clear: no browser or proxy may keep it
 @merchant_required(manage=True)
 @require_POST
 def member_add(request):
@@ -72,20 +74,28 @@ def member_add(request):
     if not form.is_valid():
         return _render_team(request, add_form=form)
     try:
-        membership, password = services.member_add(
-            merchant=request.merchant, by=request.membership, **form.cleaned_data
+        invitation = services.member_add(
+            merchant=request.merchant, by=request.membership, base_url=base_url(request), **form.cleaned_data
         )
     except MerchantError as exc:
         form.add_error(None, str(exc))
         return _render_team(request, add_form=form)
-    if password is None:
-        messages.success(
-            request, f"Added {membership.user.email} as {membership.get_role_display().lower()}."
-        )
-        return redirect("team")
-    # The password is rendered in this response only (no redirect, no session): it is never shown again.
-    created = {"membership": membership, "password": password}
-    return _render_team(request, created=created)
+    # The same words whether or not the address has an account: this page never tells.
+    messages.success(
+        request,
+        _("Invitation sent to %(email)s. The link in it works once, until %(date)s.")
+        % {"email": invitation.email, "date": date_format(invitation.expires_at, "DATE_FORMAT")},
+    )
+    return redirect("team")
+
+
+@merchant_required(manage=True)
+@require_POST
+def invitation_revoke(request, invitation_id: int):
+    invitation = get_object_or_404(invitations_pending(merchant=request.merchant), pk=invitation_id)
+    services.invitation_revoke(invitation=invitation, by=request.membership)
+    messages.success(request, _("Withdrew the invitation to %(email)s.") % {"email": invitation.email})
+    return redirect("team")
 
 
 @merchant_required(manage=True)

@@ -32,3 +32,26 @@ document.addEventListener("DOMContentLoaded", () => {
     source.onerror = () => { source.close(); box.hidden = true; };
   });
 });
+
+// Bar widths: templates put the percentage in data-width, because the Content-Security-Policy refuses
+// style attributes; setting the width through the DOM is allowed. htmx.onLoad also covers swapped content
+// (the batch progress bar polls), and runs once for the whole page at start.
+function applyWidths(root) {
+  const boxes = root.matches && root.matches("[data-width]") ? [root] : [];
+  boxes.push(...root.querySelectorAll("[data-width]"));
+  boxes.forEach((box) => {
+    const percent = Number.parseFloat(box.getAttribute("data-width"));
+    if (Number.isFinite(percent)) box.style.width = `${Math.min(100, Math.max(0, percent))}%`;
+  });
+}
+if (window.htmx) {
+  window.htmx.onLoad(applyWidths);
+} else {
+  document.addEventListener("DOMContentLoaded", () => applyWidths(document));
+}
+
+// Confirmations: a form with data-confirm asks before it submits (instead of an inline onsubmit).
+document.addEventListener("submit", (event) => {
+  const message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) event.preventDefault();
+});

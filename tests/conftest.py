@@ -11,6 +11,10 @@ from django.conf import settings
 
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory
 
+# Fixtures every test module may use: the Qwen simulator, the broker and real workers, funded merchants,
+# a real local SMTP server (tests.mailbox).
+pytest_plugins = ["tests.plugins.simulator", "tests.plugins.workers", "tests.mailbox"]
+
 _SKIPPED: dict[str, int] = {}
 
 

@@ -1,17 +1,32 @@
+import time
+
 import pytest
 from django.urls import reverse
 
+from tokenhub import heartbeats
 from tokenhub.celery import app as celery_app
 
 
 @pytest.mark.django_db
 @pytest.mark.redis
-def test_healthz_answers_ok_when_database_and_broker_answer(client):
+def test_healthz_answers_ok_when_database_broker_and_a_worker_answer(client):
+    heartbeats.beat("worker")
+    heartbeats.beat("beat")
     response = client.get(reverse("healthz"))
 
     assert response.status_code == 200
-    assert response.json()["database"] == "ok"
-    assert response.json()["broker"] == "ok"
+    body = response.json()
+    assert (body["database"], body["broker"], body["worker"], body["beat"]) == ("ok", "ok", "ok", "ok")
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_no_worker_has_been_seen_for_a_minute(client, monkeypatch):
+    monkeypatch.setattr(heartbeats, "last_seen", lambda kind: time.time() - 61)
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    assert response.json()["worker"].startswith("stale")
 
 
 @pytest.mark.django_db

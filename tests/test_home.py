@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from agents import selectors
 from agents.models import Run
+from merchants.actors import Actor
 from tests.factories import MembershipFactory
 from wallets import services
-from wallets.actors import Actor
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("test")

@@ -1,5 +1,6 @@
 """The settings that, mistyped, would lose money or hang workers. A typo must fail loudly."""
 
+import json
 import subprocess
 import sys
 
@@ -21,9 +22,30 @@ def test_the_worker_pool_suits_slow_model_calls():
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
 
 
-def test_beat_sweeps_holds_and_stuck_runs():
-    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {"wallets.tasks.holds_expire", "agents.tasks.runs_sweep"} <= tasks
+def test_beat_sweeps_holds_and_recovers_runs_every_few_seconds():
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"wallets.tasks.holds_expire", "agents.tasks.runs_recover"} <= set(schedule)
+    assert schedule["agents.tasks.runs_recover"].total_seconds() <= 5
+
+
+def test_the_recovery_defaults_fit_together():
+    """The numbers docs/architecture.md explains: a dead worker's run is taken back within a minute, a
+    retry's countdown stays far below Redis's visibility timeout (no double delivery), and every run ends
+    before its hold can expire."""
+    assert settings.RUN_LEASE_SECONDS + settings.RUN_RECOVERY_INTERVAL_SECONDS <= 60
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    assert visibility > settings.QWEN_RETRY_BACKOFF_MAX_SECONDS * 10
+    assert settings.RUN_REQUEUE_AFTER.total_seconds() <= 60
+    assert settings.RUN_DEADLINE.total_seconds() > settings.QWEN_CALL_DEADLINE_SECONDS
+    assert settings.RUN_QUEUE_TIMEOUT + settings.RUN_DEADLINE < settings.HOLD_TIMEOUT
+    assert settings.QWEN_MAX_RETRIES == 4 and settings.RUN_MAX_RECOVERIES == 2
+
+
+def test_an_outage_at_the_default_backoff_ends_within_ninety_seconds_of_retries():
+    """Five calls that fail at once, with the longest jittered waits between them, stay within 90 s."""
+    waits = [min(settings.QWEN_RETRY_BACKOFF_MAX_SECONDS, settings.QWEN_RETRY_BACKOFF_SECONDS * 2**n)
+             for n in range(settings.QWEN_MAX_RETRIES)]  # fmt: skip
+    assert sum(waits) < 90
 
 
 def test_a_run_deadline_is_shorter_than_its_hold():
@@ -115,3 +137,124 @@ def test_a_configured_broker_always_wins(tmp_path):
 
     assert choice.url == "redis://broker.internal:6379/2"
     assert choice.redis_url == "redis://broker.internal:6379/2"
+
+
+def _settings_of(*names: str, env: dict[str, str] | None = None, shell_source: str | None = None):
+    """Import tokenhub.settings in a fresh process with only `env` (or a file sourced by bash) and return
+    the named settings, or the failed process."""
+    code = (
+        "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tokenhub.settings';"
+        "from django.conf import settings;"
+        f"print(json.dumps({{name: getattr(settings, name) for name in {list(names)!r}}}, default=str))"
+    )
+    base = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "x" * 50, "DATABASE_URL": "sqlite:///:memory:"}
+    if shell_source is None:
+        command = [sys.executable, "-c", code]
+    else:
+        # `set -a` exports every assignment, the way an operator loads the file for a process manager.
+        script = f'set -euo pipefail; set -a; . "{shell_source}"; set +a; exec "{sys.executable}" -c "$0"'
+        command, base = ["bash", "-c", script, code], {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        command,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=settings.BASE_DIR,
+    )
+    if result.returncode != 0:
+        return result
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_hsts_stays_on_this_host_and_no_proxy_header_is_trusted_by_default():
+    values = _settings_of(
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
+        "TRUSTED_PROXY_SSL_HEADER",
+        "SECURE_PROXY_SSL_HEADER",
+        env={"DEBUG": "false"},
+    )
+
+    assert values == {
+        "SECURE_HSTS_SECONDS": 31536000,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,
+        "SECURE_HSTS_PRELOAD": False,
+        "TRUSTED_PROXY_SSL_HEADER": False,
+        "SECURE_PROXY_SSL_HEADER": None,
+    }
+
+
+def test_the_operator_opts_in_to_subdomains_preload_and_a_trusted_proxy_header():
+    values = _settings_of(
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
+        "SECURE_PROXY_SSL_HEADER",
+        env={
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+            "SECURE_HSTS_PRELOAD": "1",
+            "TRUSTED_PROXY_SSL_HEADER": "on",
+        },
+    )
+
+    assert values == {
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": True,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "TRUSTED_PROXY_SSL_HEADER"]
+)
+def test_a_mistyped_security_boolean_fails_at_start_naming_the_setting(name):
+    result = _settings_of(name, env={name: "treu"})
+
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert result.returncode != 0
+    assert f"{name}='treu' is not a boolean" in result.stderr
+
+
+def test_check_deploy_is_clean_with_every_security_opt_in():
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup();"
+        "from django.core.management import call_command;"
+        "call_command('check', '--deploy', '--fail-level', 'WARNING')"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DATABASE_URL": "sqlite:///:memory:",
+        "ALLOWED_HOSTS": "tokenhub.example.com",
+        "DEBUG": "false",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+        "TRUSTED_PROXY_SSL_HEADER": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_production_env_example_sources_in_bash_and_configures_django():
+    values = _settings_of(
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "QWEN_RATE_LIMITS",
+        "CELERY_BROKER_URL",
+        "CELERY_WORKER_CONCURRENCY",
+        "SECURE_PROXY_SSL_HEADER",
+        "SECURE_HSTS_PRELOAD",
+        shell_source="platform/production.env.example",
+    )
+
+    assert not isinstance(values, subprocess.CompletedProcess), values.stderr
+    assert values["DEBUG"] is False
+    assert values["ALLOWED_HOSTS"] == ["tokenhub.example.com"]
+    assert values["QWEN_RATE_LIMITS"]["qwen-plus"] == {"rpm": 15000, "tpm": 5000000}
+    assert values["CELERY_BROKER_URL"] == "redis://redis.internal:6379/1"
+    assert values["CELERY_WORKER_CONCURRENCY"] == 100
+    assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["SECURE_HSTS_PRELOAD"] is False

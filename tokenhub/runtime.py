@@ -6,6 +6,7 @@ Kept free of Django imports: settings call it before Django is configured.
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -33,9 +34,9 @@ def choose_broker(*, broker_url: str, redis_url: str, base_dir: Path, embedded: 
 
     `embedded` (TOKENHUB_EMBEDDED) skips looking for a local Redis, as on a machine that has none.
     """
-    visibility = {"visibility_timeout": 3600}
+    visibility: dict[str, Any] = {"visibility_timeout": 3600}
     if broker_url:
-        options = visibility if broker_url.startswith(("redis://", "rediss://")) else {}
+        options: dict[str, Any] = visibility if broker_url.startswith(("redis://", "rediss://")) else {}
         return BrokerChoice(
             broker_url, redis_url or _redis_of(broker_url), f"configured ({_safe(broker_url)})", options
         )

@@ -6,6 +6,7 @@ broker) exist only so `make dev` works on a machine with no PostgreSQL or Redis;
 decides and reports which was chosen.
 """
 
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from tokenhub import runtime
+from tokenhub.logs import logging_config
+from tokenhub.sentry import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -60,8 +63,11 @@ INSTALLED_APPS = [
     "wallets",
     "agents",
 ]
+if importlib.util.find_spec("devtools") is not None:
+    INSTALLED_APPS.append("devtools")  # the Qwen simulator's command; absent from production installs
 
 MIDDLEWARE = [
+    "tokenhub.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,7 +152,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "wallets-expire-holds": {"task": "wallets.tasks.holds_expire", "schedule": timedelta(seconds=60)},
-    "agents-sweep-stuck-runs": {"task": "agents.tasks.runs_sweep", "schedule": timedelta(seconds=60)},
+    # Workers also take turns at recovery from their heartbeat thread, so runs recover with beat down.
+    "agents-recover-runs": {
+        "task": "agents.tasks.runs_recover",
+        "schedule": timedelta(seconds=env.float("RUN_RECOVERY_INTERVAL_SECONDS", default=5.0)),
+    },
+    "wallets-expire-adjustment-requests": {
+        "task": "wallets.tasks.adjustment_requests_expire",
+        "schedule": timedelta(minutes=10),
+    },
+    "merchants-sweep-emails": {"task": "merchants.tasks.emails_sweep", "schedule": timedelta(minutes=5)},
 }
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
@@ -171,7 +186,9 @@ QWEN_BASE_URL = env.str(
         else f"http://127.0.0.1:{QWEN_SIMULATOR_PORT}/v1"
     ),
 )
-QWEN_TIMEOUT_SECONDS = env.float("QWEN_TIMEOUT_SECONDS", default=60.0)
+# Per read (connect, each chunk), and the total a whole call may take, whatever the endpoint sends.
+QWEN_TIMEOUT_SECONDS = env.float("QWEN_TIMEOUT_SECONDS", default=30.0)
+QWEN_CALL_DEADLINE_SECONDS = env.float("QWEN_CALL_DEADLINE_SECONDS", default=60.0)
 QWEN_MAX_RETRIES = env.int("QWEN_MAX_RETRIES", default=4)
 QWEN_RATE_LIMITS = env.json("QWEN_RATE_LIMITS", default={})
 QWEN_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("QWEN_RATE_LIMIT_MAX_WAIT_SECONDS", default=5.0)
@@ -189,19 +206,40 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # --- Ledger ---------------------------------------------------------------------------------------
 # A hold lives a little longer than the slowest run can, so the sweeper always fails the run first.
 HOLD_TIMEOUT = timedelta(seconds=env.int("HOLD_TIMEOUT_SECONDS", default=3600))
-RUN_DEADLINE = timedelta(seconds=env.int("RUN_DEADLINE_SECONDS", default=900))
+# From a run's first claim to its end, retries and recoveries included (docs/architecture.md, "Recovery").
+RUN_DEADLINE = timedelta(seconds=env.int("RUN_DEADLINE_SECONDS", default=110))
 HOLD_EXPIRY_LOOKBACK = timedelta(seconds=env.int("HOLD_EXPIRY_LOOKBACK_SECONDS", default=86400))
-# A queued run no worker picked up is re-enqueued after this, at most RUN_MAX_REQUEUES times, then failed.
-RUN_REQUEUE_AFTER = timedelta(seconds=env.int("RUN_REQUEUE_AFTER_SECONDS", default=600))
-RUN_MAX_REQUEUES = env.int("RUN_MAX_REQUEUES", default=3)
+# A queued run not claimed this long after it was enqueued (or due) is enqueued again: its message is lost.
+RUN_REQUEUE_AFTER = timedelta(seconds=env.int("RUN_REQUEUE_AFTER_SECONDS", default=30))
+# A run no worker started within this is failed as not_started (its hold released).
+RUN_QUEUE_TIMEOUT = timedelta(seconds=env.int("RUN_QUEUE_TIMEOUT_SECONDS", default=1800))
+# Leases: a worker renews its runs' leases every third of this; a lapsed lease means the worker is gone.
+RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=30)
+RUN_MAX_RECOVERIES = env.int("RUN_MAX_RECOVERIES", default=2)
+RUN_RECOVERY_INTERVAL_SECONDS = env.float("RUN_RECOVERY_INTERVAL_SECONDS", default=5.0)
+# SIGTERM: calls in flight may finish for this long, then their runs are handed back to the queue.
+RUN_SHUTDOWN_GRACE_SECONDS = env.float("RUN_SHUTDOWN_GRACE_SECONDS", default=20.0)
 # Worker threads that may touch the database at once; the rest wait on the model without a connection.
 RUN_DB_CONCURRENCY = env.int("RUN_DB_CONCURRENCY", default=10)
 # The customer-service bot streams its reply into Redis for the dashboard (server-sent events).
 RUN_STREAM_REPLIES = env_bool("RUN_STREAM_REPLIES", default=True)
 ADJUSTMENT_APPROVAL_THRESHOLD = env.int("ADJUSTMENT_APPROVAL_THRESHOLD", default=1_000_000)
+# The threshold applies to the sum of one staff member's adjustments to one wallet over this window.
+ADJUSTMENT_APPROVAL_WINDOW = timedelta(seconds=env.int("ADJUSTMENT_APPROVAL_WINDOW_SECONDS", default=86400))
+# A request nobody decided within this expires (beat sweeps it); its requester may ask again.
+ADJUSTMENT_REQUEST_EXPIRY = timedelta(seconds=env.int("ADJUSTMENT_REQUEST_EXPIRY_SECONDS", default=7 * 86400))
 LOW_BALANCE_THRESHOLD = env.int("LOW_BALANCE_THRESHOLD", default=10_000)
 if RUN_DEADLINE >= HOLD_TIMEOUT:
     raise ImproperlyConfigured("RUN_DEADLINE_SECONDS must be below HOLD_TIMEOUT_SECONDS.")
+# A run must end (queue wait, then its deadline, then the settling margin) before its hold times out.
+if RUN_QUEUE_TIMEOUT + RUN_DEADLINE + timedelta(seconds=60) >= HOLD_TIMEOUT:
+    raise ImproperlyConfigured(
+        "RUN_QUEUE_TIMEOUT_SECONDS + RUN_DEADLINE_SECONDS + 60 must be below HOLD_TIMEOUT_SECONDS."
+    )
+if RUN_DEADLINE.total_seconds() <= QWEN_CALL_DEADLINE_SECONDS:
+    raise ImproperlyConfigured("QWEN_CALL_DEADLINE_SECONDS must be below RUN_DEADLINE_SECONDS.")
+if RUN_LEASE_SECONDS < 3:
+    raise ImproperlyConfigured("RUN_LEASE_SECONDS must be at least 3 (it is renewed every third of it).")
 
 # --- Auth -----------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "merchants.User"
@@ -218,10 +256,45 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# One lockout policy for the dashboard and admin. It locks the account being guessed (from any address)
+# and the address-and-account pair, never a whole address: wrong passwords for one account leave every
+# other account able to log in. Both forms post the email as `username` (django-axes would otherwise look
+# for `email`, the user model's USERNAME_FIELD, and record every failure without one).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", ["ip_address", "username"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "merchants.lockout.username_of"
+AXES_LOCKOUT_CALLABLE = "merchants.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Links in emails expire: a password reset (Django's token, void once the password changes), an invitation
+# (single use), an email confirmation.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3 * 3600)
+INVITATION_EXPIRY = timedelta(seconds=env.int("INVITATION_EXPIRY_SECONDS", default=7 * 86400))
+EMAIL_CONFIRMATION_EXPIRY = timedelta(seconds=env.int("EMAIL_CONFIRMATION_EXPIRY_SECONDS", default=3 * 86400))
+API_KEYS_PER_STORE = env.int("API_KEYS_PER_STORE", default=20)
+
+# --- Email ----------------------------------------------------------------------------------------
+# SMTP, from EMAIL_URL (smtp://user:password@host:port, smtp+tls://, smtp+ssl://) or the EMAIL_* settings.
+# `make dev` points it at a local catcher; tests at an SMTP server they start. Sending is a Celery task
+# (merchants.tasks.email_deliver): a request never waits for the mail server.
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tokenhub <no-reply@tokenhub.local>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=6)
+# Where links in emails point when no request is at hand (beat, worker).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -231,11 +304,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Bearer first: with no credentials DRF then answers 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tokenhub.api.authentication.ApiKeyAuthentication",
+        "merchants.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the dashboard's calls, CSRF enforced
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tokenhub.api.permissions.IsMerchantMember"],
-    "DEFAULT_THROTTLE_CLASSES": ["tokenhub.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["merchants.api.permissions.IsMerchantMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["merchants.api.throttling.ApiKeyRateThrottle"],
     "EXCEPTION_HANDLER": "tokenhub.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -276,21 +349,56 @@ CSRF_COOKIE_SECURE = _secure
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=_secure)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _secure else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = _secure
-SECURE_HSTS_PRELOAD = _secure
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Both reach beyond this app (every subdomain; browsers' built-in lists, for months), so only the operator
+# who owns the whole domain opts in. The warnings for them are silenced below.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Trusting X-Forwarded-Proto is safe only behind a proxy that always sets it (platform/nginx.conf does);
+# without one any client could claim https and defeat SECURE_SSL_REDIRECT and the secure-cookie checks.
+TRUSTED_PROXY_SSL_HEADER = env_bool("TRUSTED_PROXY_SSL_HEADER", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_SSL_HEADER else None
+SILENCED_SYSTEM_CHECKS = [
+    # security.W005 (no includeSubDomains) and W021 (no preload): off by default on purpose, see above.
+    "security.W005",
+    "security.W021",
+]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from our own static
+# files, so an injected <script>, inline handler or style attribute does not run. Templates keep no inline
+# JS or CSS (static/tokenhub.js does that work); a view that cannot comply widens its own policy with
+# csp.decorators.csp_update (the Swagger UI page), never the whole site. form-action names Stripe Checkout
+# because the buy form's POST is redirected there, and Chromium applies form-action to the redirect too.
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware"
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", "https://checkout.stripe.com"],
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "openai", "axes")},
-}
+# --- Observability --------------------------------------------------------------------------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain or json.")
+LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"), json_format=LOG_FORMAT == "json")
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; empty: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
 
 # --- REST API v1 (issue 5; owned by the API helper) -----------------------------------------------
 INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI assets served locally: no CDN at runtime
@@ -299,7 +407,8 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "tokenhub.api.middleware.ApiMiddleware",
 )
-API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# Per API key (or dashboard user): 6,000 a minute lets one bulk integration create 100 runs a second.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)
 SPECTACULAR_SETTINGS.update(
     {
         "SWAGGER_UI_DIST": "SIDECAR",
@@ -312,7 +421,7 @@ SPECTACULAR_SETTINGS.update(
         "COMPONENT_SPLIT_REQUEST": True,
         "ENUM_NAME_OVERRIDES": {
             "RunStatusEnum": "agents.models.Run.Status",
-            "ToolSlugEnum": "agents.api.TOOL_SLUGS",
+            "ToolSlugEnum": "agents.api.runs.TOOL_SLUGS",
         },
     }
 )

@@ -1,18 +1,23 @@
 """Support balance adjustments with four-eyes approval above a threshold.
 
-An adjustment up to settings.ADJUSTMENT_APPROVAL_THRESHOLD tokens (absolute) posts at once; a larger one
-becomes a pending AdjustmentRequest that another staff member with `wallets.approve_adjustmentrequest`
-approves (posting it) or rejects. The requester can never decide their own request, not even a superuser.
-Approving posts with the key `adjust-request:<id>`, so two approvals racing post once.
+What one staff member adjusts on one wallet adds up: an adjustment posts at once while the absolute sum of
+their adjustments to that wallet over ADJUSTMENT_APPROVAL_WINDOW, this one included, stays within
+settings.ADJUSTMENT_APPROVAL_THRESHOLD; past it, it becomes a pending AdjustmentRequest that another staff
+member with `wallets.approve_adjustmentrequest` approves (posting it) or rejects. The requester can never
+decide their own request, not even a superuser. Approving posts with the key `adjust-request:<id>`, so two
+approvals racing post once. A debit the wallet cannot cover is refused when asked for, not at approval; a
+request nobody decides expires after ADJUSTMENT_REQUEST_EXPIRY (beat runs `adjustment_requests_expire`).
 """
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 
+from merchants.actors import Actor
 from wallets import services
-from wallets.actors import Actor
 from wallets.exceptions import LedgerError
 from wallets.models import Account, AdjustmentRequest, Transfer
 
@@ -24,12 +29,54 @@ class AdjustmentNotAllowed(LedgerError):
     code = "adjustment_not_allowed"
 
 
+class AdjustmentNotCoverable(AdjustmentNotAllowed):
+    code = "adjustment_not_coverable"
+
+
 class AdjustmentAlreadyDecided(LedgerError):
     code = "adjustment_already_decided"
 
 
-def needs_approval(amount: int) -> bool:
-    return abs(amount) > settings.ADJUSTMENT_APPROVAL_THRESHOLD
+def needs_approval(*, wallet: Account, staff: AbstractBaseUser, amount: int) -> bool:
+    """Whether this adjustment, added to what `staff` adjusted on `wallet` in the window, passes the threshold.
+
+    Counted in absolute tokens (a credit and a debit do not cancel out), over adjustments that posted without
+    a second person and requests of theirs still waiting (so splitting a large request does not help).
+    """
+    since = timezone.now() - settings.ADJUSTMENT_APPROVAL_WINDOW
+    posted = (
+        Transfer.objects.filter(
+            wallet=wallet,
+            kind=Transfer.Kind.ADJUSTMENT,
+            actor_kind=Transfer.ActorKind.STAFF,
+            actor_user_id=staff.pk,
+            created_at__gte=since,
+        )
+        .exclude(idempotency_key__startswith="adjust-request:")
+        .aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    waiting = (
+        AdjustmentRequest.objects.filter(
+            wallet=wallet,
+            requested_by_id=staff.pk,
+            status=AdjustmentRequest.Status.PENDING,
+            created_at__gte=since,
+        ).aggregate(total=Sum(Abs("amount")))["total"]
+        or 0
+    )
+    return posted + waiting + abs(amount) > settings.ADJUSTMENT_APPROVAL_THRESHOLD
+
+
+def _check_coverable(wallet: Account, amount: int) -> None:
+    """A debit beyond what the wallet has available could never be approved: refuse it when asked for."""
+    if amount < 0:
+        available = services.wallet_available(wallet_id=wallet.pk)
+        if -amount > available:
+            raise AdjustmentNotCoverable(
+                f"The wallet has {available:,} tokens available, so a debit of {-amount:,} could never be "
+                f"posted. Debit at most {available:,} tokens."
+            )
 
 
 def _require_staff(user: AbstractBaseUser, permission: str) -> None:
@@ -62,18 +109,29 @@ def adjustment_submit(
     """
     _require_staff(staff, REQUEST_PERMISSION)
     reason = _validate(amount, reason)
-    if needs_approval(amount):
-        return adjustment_request_create(
-            wallet=wallet, amount=amount, reason=reason, requested_by=staff, ticket_reference=ticket_reference
+    if (replayed := Transfer.objects.filter(idempotency_key=key).first()) is not None:
+        return replayed  # the same form page submitted again: it posted already, count it once
+    with transaction.atomic():
+        # The wallet's row lock: one staff member's adjustments submitted at once are summed one after the
+        # other, so two of them cannot each pass under the threshold.
+        Account.objects.select_for_update().filter(pk=wallet.pk).first()
+        _check_coverable(wallet, amount)
+        if needs_approval(wallet=wallet, staff=staff, amount=amount):
+            return adjustment_request_create(
+                wallet=wallet,
+                amount=amount,
+                reason=reason,
+                requested_by=staff,
+                ticket_reference=ticket_reference,
+            )
+        return services.adjustment_create(
+            wallet=wallet,
+            amount=amount,
+            reason=reason,
+            actor=Actor.staff(staff),
+            reference=ticket_reference,
+            key=key,
         )
-    return services.adjustment_create(
-        wallet=wallet,
-        amount=amount,
-        reason=reason,
-        actor=Actor.staff(staff),
-        reference=ticket_reference,
-        key=key,
-    )
 
 
 def adjustment_request_create(
@@ -81,10 +139,12 @@ def adjustment_request_create(
 ) -> AdjustmentRequest:
     """Open a request that a second staff member must approve; nothing moves yet."""
     _require_staff(requested_by, REQUEST_PERMISSION)
+    reason = _validate(amount, reason)
+    _check_coverable(wallet, amount)
     return AdjustmentRequest.objects.create(
         wallet=wallet,
         amount=amount,
-        reason=_validate(amount, reason),
+        reason=reason,
         ticket_reference=ticket_reference,
         requested_by=requested_by,
     )
@@ -97,6 +157,8 @@ def _lock_pending(request_id: int, decider: AbstractBaseUser) -> AdjustmentReque
         raise AdjustmentAlreadyDecided(
             f"Request {request_id} is already {request.get_status_display().lower()}."
         )
+    if request.created_at < timezone.now() - settings.ADJUSTMENT_REQUEST_EXPIRY:
+        raise AdjustmentAlreadyDecided(f"Request {request_id} has expired; ask for the adjustment again.")
     if request.requested_by_id == decider.pk:
         raise AdjustmentNotAllowed("A second staff member must decide an adjustment; you requested this one.")
     return request
@@ -113,7 +175,9 @@ def adjustment_request_approve(*, request_id: int, approver: AbstractBaseUser) -
         transfer = services.adjustment_create(
             wallet=request.wallet,
             amount=request.amount,
-            reason=f"{request.reason} (requested by {request.requested_by}, approved by {approver})",
+            # The memo is on the merchant's statement: the reason only. Who asked and who approved stay on
+            # the request (and the approver on the transfer's actor).
+            reason=request.reason,
             actor=Actor.staff(approver),
             reference=request.ticket_reference,
             key=f"adjust-request:{request.pk}",
@@ -136,3 +200,11 @@ def adjustment_request_reject(*, request_id: int, approver: AbstractBaseUser) ->
         request.decided_at = timezone.now()
         request.save(update_fields=["status", "decided_by", "decided_at"])
     return request
+
+
+def adjustment_requests_expire(*, now=None) -> int:
+    """Close the requests nobody decided within ADJUSTMENT_REQUEST_EXPIRY; nothing moves. Returns how many."""
+    cutoff = (now or timezone.now()) - settings.ADJUSTMENT_REQUEST_EXPIRY
+    return AdjustmentRequest.objects.filter(
+        status=AdjustmentRequest.Status.PENDING, created_at__lt=cutoff
+    ).update(status=AdjustmentRequest.Status.EXPIRED, decided_at=timezone.now())

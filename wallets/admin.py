@@ -15,6 +15,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from merchants.admin import merchant_admin_extend
+from merchants.models import Merchant
 from wallets import adjustments
 from wallets.exceptions import LedgerError
 from wallets.forms import AdjustmentForm, PriceForm
@@ -131,18 +133,54 @@ class AccountAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/wallets/account/adjust.html", context)
 
 
+def _tokens(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _merchant_figures(merchant: Merchant) -> list[tuple[str, str]]:
+    wallet = Account.objects.filter(merchant=merchant, kind=Account.Kind.WALLET).first()
+    if wallet is None:
+        return []
+    pending = AdjustmentRequest.objects.filter(wallet=wallet, status=AdjustmentRequest.Status.PENDING).count()
+    return [
+        ("Balance", _tokens(wallet.balance)),
+        ("Held by runs", _tokens(wallet.debits_pending)),
+        ("Available", _tokens(wallet.available)),
+        ("In debt", "yes" if wallet.in_debt else "no"),
+        ("Adjustments waiting", str(pending)),
+    ]
+
+
+def _merchant_links(merchant: Merchant) -> list[tuple[str, str]]:
+    wallet = Account.objects.filter(merchant=merchant, kind=Account.Kind.WALLET).only("pk").first()
+    if wallet is None:
+        return []
+    return [
+        ("Wallet", reverse("admin:wallets_account_change", args=[wallet.pk])),
+        ("Ledger", reverse("admin:wallets_transfer_changelist") + f"?wallet__id__exact={wallet.pk}"),
+        ("Adjust balance", reverse("admin:wallets_account_adjust", args=[wallet.pk])),
+        (
+            "Adjustment requests",
+            reverse("admin:wallets_adjustmentrequest_changelist") + f"?wallet__id__exact={wallet.pk}",
+        ),
+    ]
+
+
+merchant_admin_extend(figures=_merchant_figures, links=_merchant_links)
+
+
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
+    # Fits 1280 px: the idempotency key and memo are on each row's own page.
     list_display = [
         "id",
         "created_at",
         "kind",
-        "wallet",
-        "amount",
-        "balance_after",
-        "held_after",
+        "merchant",
+        "amount_shown",
+        "balance_shown",
+        "held_shown",
         "actor",
-        "idempotency_key",
     ]
     list_filter = ["kind", "actor_kind", "created_at"]
     search_fields = [
@@ -152,13 +190,33 @@ class TransferAdmin(ReadOnlyAdmin):
         "=idempotency_key",
         "=reference",
     ]
-    list_select_related = ["wallet__merchant"]
+    list_select_related = ["wallet__merchant", "actor_user"]
     # A count over millions of rows on every page view would be the slowest thing in admin.
     show_full_result_count = False
 
+    @admin.display(description="merchant", ordering="wallet__merchant__slug")
+    def merchant(self, transfer: Transfer) -> str:
+        if transfer.wallet_id is None:
+            return "—"
+        return transfer.wallet.merchant.slug if transfer.wallet.merchant_id else str(transfer.wallet)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, transfer: Transfer) -> str:
+        return _tokens(transfer.amount)
+
+    @admin.display(description="balance after", ordering="balance_after")
+    def balance_shown(self, transfer: Transfer) -> str:
+        return _tokens(transfer.balance_after)
+
+    @admin.display(description="held after")
+    def held_shown(self, transfer: Transfer) -> str:
+        return _tokens(transfer.held_after)
+
     @admin.display(description="actor")
     def actor(self, transfer: Transfer) -> str:
-        return f"{transfer.get_actor_kind_display()}: {transfer.actor_label}"
+        # Staff see which staff member it was; merchants only ever see "Tokenhub support".
+        who = transfer.actor_user.email if transfer.actor_user_id else transfer.actor_label
+        return f"{transfer.get_actor_kind_display()}: {who}"
 
 
 @admin.register(Price)
@@ -204,17 +262,25 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "created_at",
-        "wallet",
-        "amount",
+        "merchant",
+        "amount_shown",
         "status",
         "requested_by",
         "decided_by",
-        "transfer",
+        "transfer_id",
     ]
     list_filter = ["status"]
     search_fields = [f"wallet__{field}" for field in MERCHANT_SEARCH]
     list_select_related = ["wallet__merchant", "requested_by", "decided_by", "transfer"]
     actions = ["approve_selected", "reject_selected"]
+
+    @admin.display(description="merchant", ordering="wallet__merchant__slug")
+    def merchant(self, request: AdjustmentRequest) -> str:
+        return request.wallet.merchant.slug if request.wallet.merchant_id else str(request.wallet)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, request: AdjustmentRequest) -> str:
+        return f"{request.amount:+,}"
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(adjustments.APPROVE_PERMISSION)

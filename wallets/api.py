@@ -5,9 +5,9 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_v
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
+from merchants.api.views import MerchantApiView
 from tokenhub.api.pagination import TransferPagination
 from tokenhub.api.schema import RETRY_AFTER, errors
-from tokenhub.api.views import MerchantApiView
 from wallets import selectors
 from wallets.models import Transfer
 

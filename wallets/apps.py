@@ -8,7 +8,7 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from merchants.models import Merchant
-        from wallets import bootstrap, payments  # noqa: F401 (payments registers invariant 6)
+        from wallets import bootstrap
 
         post_save.connect(
             bootstrap.wallet_for_new_merchant, sender=Merchant, dispatch_uid="wallet-for-merchant"

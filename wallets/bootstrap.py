@@ -10,7 +10,7 @@ from django.db import transaction
 
 SYSTEM_ACCOUNTS = ("issuance", "promotions", "support", "consumption")
 
-# Wallet tokens per model token, qwen-plus input = 1.0 (DESIGN.md "Units and prices").
+# Wallet tokens per model token, qwen-plus input = 1.0 (docs/architecture.md, "The ledger").
 DEFAULT_PRICES = {
     "qwen-flash": (Decimal("0.125"), Decimal("1.0")),
     "qwen-plus": (Decimal("1.0"), Decimal("3.0")),

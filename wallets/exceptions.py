@@ -1,16 +1,27 @@
-class LedgerError(Exception):
-    """Base of every error the ledger raises on purpose."""
+"""The ledger's errors, under the project's one error base (`tokenhub.errors.ApplicationError`)."""
+
+from tokenhub.errors import ApplicationError
+
+
+class LedgerError(ApplicationError):
+    """Base of every error the ledger raises on purpose. Most are states a caller handles, never shown."""
 
     code = "ledger_error"
+    status = 409
 
 
 class InsufficientTokens(LedgerError):
     code = "insufficient_tokens"
+    status = 402
 
     def __init__(self, *, required: int, available: int):
         self.required = required
         self.available = available
-        super().__init__(f"This needs {required:,} tokens; {available:,} are available.")
+        super().__init__(
+            f"This needs up to {required:,} tokens and your wallet has {available:,} available. "
+            "Top up your wallet, then try again.",
+            details={"required": required, "available": available},
+        )
 
 
 class HoldAlreadyResolved(LedgerError):
@@ -19,7 +30,9 @@ class HoldAlreadyResolved(LedgerError):
     def __init__(self, *, hold_id: int, resolution_kind: str | None):
         self.hold_id = hold_id
         self.resolution_kind = resolution_kind
-        super().__init__(f"Hold {hold_id} is already resolved ({resolution_kind}).")
+        super().__init__(
+            f"Hold {hold_id} is already resolved ({resolution_kind}).", details={"hold": hold_id}
+        )
 
 
 class HoldExpired(LedgerError):
@@ -37,4 +50,5 @@ class IdempotencyKeyReused(LedgerError):
 
 
 class InvalidAmount(LedgerError):
-    code = "invalid_amount"
+    code = "invalid_input"
+    status = 400

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from merchants.actors import ActorKind
 from merchants.models import Merchant
 
 
@@ -91,11 +92,7 @@ class Transfer(models.Model):
         REFUND = "refund", "Refund"
         CLAWBACK = "clawback", "Payment clawback"
 
-    class ActorKind(models.TextChoices):
-        SYSTEM = "system", "System"
-        USER = "user", "Merchant user"
-        STAFF = "staff", "Support staff"
-        API_KEY = "api_key", "API key"
+    ActorKind = ActorKind
 
     # Kinds that move posted balances; a HOLD only reserves, VOID and EXPIRE only release.
     POSTED_KINDS = frozenset({"topup", "promotion", "adjustment", "settle", "refund", "clawback"})
@@ -170,6 +167,16 @@ class Transfer(models.Model):
         return self.kind in self.POSTED_KINDS
 
     @property
+    def actor_shown(self) -> str:
+        """Who moved the tokens, as a merchant may read it: staff are "Tokenhub support" (older rows carried
+        the staff member's email in actor_label)."""
+        if self.actor_kind == ActorKind.STAFF:
+            from merchants.actors import STAFF_LABEL
+
+            return STAFF_LABEL
+        return self.actor_label or self.get_actor_kind_display()
+
+    @property
     def signed_amount(self) -> int:
         """The change to the wallet's posted balance: what a merchant's statement shows."""
         if not self.is_posted or self.wallet_id is None:
@@ -234,6 +241,7 @@ class AdjustmentRequest(models.Model):
         PENDING = "pending", "Waiting for approval"
         APPROVED = "approved", "Approved and posted"
         REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired undecided"
 
     wallet = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="adjustment_requests")
     amount = models.BigIntegerField(help_text="Tokens; negative debits the wallet.")
@@ -262,7 +270,8 @@ class AdjustmentRequest(models.Model):
             models.CheckConstraint(
                 condition=Q(status="approved", transfer__isnull=False, decided_by__isnull=False)
                 | Q(status="rejected", transfer__isnull=True, decided_by__isnull=False)
-                | Q(status="pending", transfer__isnull=True, decided_by__isnull=True),
+                | Q(status="pending", transfer__isnull=True, decided_by__isnull=True)
+                | Q(status="expired", transfer__isnull=True, decided_by__isnull=True),
                 name="adjustment_request_status_consistent",
             ),
         ]

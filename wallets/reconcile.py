@@ -1,9 +1,10 @@
-"""The ledger's invariants (DESIGN.md "The ledger"), checked as set-based SQL.
+"""The ledger's invariants (docs/architecture.md, "The ledger and its money paths"), checked as set-based SQL.
 
 Every check is one or two aggregate queries over the transfers table (hash joins and GROUP BYs, no Python
 loop over rows), so `manage.py reconcile_ledger` stays fast over millions of transfers. Other apps add
-their invariants with `register_check` (agents: 5, runs ↔ settlements; payments: 6, Stripe sessions ↔
-top-ups) so that wallets never imports them: dependencies point agents → wallets → merchants.
+their invariants with `register_check` (agents: 5, runs ↔ settlements) so that wallets never imports them:
+dependencies point agents → wallets → merchants. Invariant 6 (Stripe sessions ↔ top-ups) is the ledger's
+own and lives here with 1 to 4.
 """
 
 from collections.abc import Callable, Iterable
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from wallets.models import Account, Transfer
+from wallets.models import Account, TopupPayment, Transfer
 
 T = Transfer._meta.db_table
 A = Account._meta.db_table
@@ -258,6 +259,50 @@ def check_holds_resolved_once_and_in_time(*, now: datetime | None = None) -> lis
                 "hold_outlived_timeout",
                 f"{len(stale)} hold(s) are unresolved more than {sweep_grace()} past their timeout",
                 tuple(stale),
+            )
+        )
+    return violations
+
+
+# Invariant 6: Stripe checkouts ↔ top-ups. Only Stripe's own top-ups (key `stripe:<session id>`) count:
+# a won dispute's return (`stripe-dispute-won:...`) and support's top-ups are not a session's credit.
+_P = TopupPayment._meta.db_table
+_FULFILLED = ", ".join(f"'{status}'" for status in TopupPayment.FULFILLED)
+
+_PAID_WITHOUT_TOPUP = f"""
+SELECT p.id FROM {_P} p
+  LEFT JOIN {T} t ON t.id = p.transfer_id
+  LEFT JOIN {A} w ON w.id = t.wallet_id
+ WHERE p.status IN ({_FULFILLED})
+   AND (t.id IS NULL OR t.kind <> 'topup' OR t.amount <> p.tokens
+        OR t.idempotency_key IS DISTINCT FROM 'stripe:' || p.checkout_session_id
+        OR w.merchant_id IS DISTINCT FROM p.merchant_id)
+ ORDER BY p.id
+"""  # noqa: S608 (table names and statuses are ours)
+
+_TOPUP_WITHOUT_PAYMENT = f"""
+SELECT t.id FROM {T} t
+  LEFT JOIN {_P} p ON p.transfer_id = t.id AND p.status IN ({_FULFILLED})
+ WHERE t.kind = 'topup' AND t.idempotency_key LIKE %s AND p.id IS NULL
+ ORDER BY t.id
+"""  # noqa: S608
+
+
+@register_check
+def check_paid_sessions_topped_up_once() -> list[Violation]:
+    """Invariant 6: every paid session has exactly one top-up of its tokens, and every Stripe top-up a
+    paid session (the key is unique, so "one" is "the linked transfer is the session's")."""
+    unpaid = tuple(row[0] for row in _rows(_PAID_WITHOUT_TOPUP))
+    orphans = tuple(row[0] for row in _rows(_TOPUP_WITHOUT_PAYMENT, ["stripe:%"]))
+    violations = []
+    if unpaid:
+        violations.append(
+            Violation(6, "paid_without_topup", f"{len(unpaid)} paid payment(s) lack their top-up", unpaid)
+        )
+    if orphans:
+        violations.append(
+            Violation(
+                6, "topup_without_payment", f"{len(orphans)} Stripe top-up(s) lack a paid payment", orphans
             )
         )
     return violations

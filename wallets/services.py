@@ -9,14 +9,14 @@ nothing. Nothing here calls the network, so no lock is ever held across a model 
 import uuid
 from contextlib import nullcontext
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from merchants.actors import Actor
 from merchants.models import Merchant
-from wallets.actors import Actor
 from wallets.exceptions import (
     HoldAlreadyResolved,
     HoldExceeded,
@@ -131,6 +131,15 @@ def _apply(
     return transfer
 
 
+class _Deltas(TypedDict, total=False):
+    """The counter changes `_apply` takes as keywords."""
+
+    credit: int
+    debit: int
+    need: int
+    allow_debt: bool
+
+
 def _new(
     *,
     kind: str,
@@ -236,6 +245,7 @@ def _post_with_system(
         kind=kind, debit_id=debit_id, credit_id=credit_id, wallet_id=wallet.pk, amount=amount, key=key,
         actor=actor, memo=memo, reference=reference,
     )  # fmt: skip
+    deltas: _Deltas
     if to_wallet:
         deltas = {"credit": amount}
     else:
@@ -394,6 +404,7 @@ def hold_void(*, hold: Transfer, key: str, actor: Actor, memo: str = "", kind: s
 
 
 def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, memo: str) -> Transfer:
+    assert hold.wallet_id is not None  # noqa: S101 - hold_create always places a hold against a wallet
     new = _new(
         kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
         amount=amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
@@ -406,7 +417,7 @@ def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, 
     except IntegrityError:
         # Either this key resolved the hold before (a replay: return it) or another resolution did (refuse).
         # A post of 0 is stored as a void, so a settle key may name either.
-        kinds = {Kind.SETTLE, Kind.VOID} if kind == Kind.SETTLE else {kind}
+        kinds: set[str] = {Kind.SETTLE, Kind.VOID} if kind == Kind.SETTLE else {kind}
         if (existing := _replay(key, kind=kinds, wallet_id=hold.wallet_id, pending_id=hold.pk)) is not None:
             return existing
         resolution = Transfer.objects.filter(pending=hold).first()

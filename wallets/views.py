@@ -13,8 +13,10 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from merchants.decorators import merchant_required
-from wallets import payments, selectors
+from wallets import selectors
 from wallets.models import TopupPack, TopupPayment, Transfer
+from wallets.payments import client as payment_client
+from wallets.payments.exceptions import PaymentError
 
 STATEMENT_PAGE_SIZE = 50
 
@@ -44,8 +46,8 @@ def wallet(request):
             for pack in selectors.topup_packs()
         ],
         "query": _without_page(request),
-        "can_buy": request.membership.can_manage and payments.enabled(),
-        "payments_enabled": payments.enabled(),
+        "can_buy": request.membership.can_manage and payment_client.enabled(),
+        "payments_enabled": payment_client.enabled(),
     }
     return render(request, "wallets/wallet.html", context)
 
@@ -90,7 +92,7 @@ def statement_csv(request):
                     t.held_after,
                     _safe(t.memo),
                     _safe(t.reference),
-                    _safe(t.actor_label) or t.actor_kind,
+                    _safe(t.actor_shown),
                 ]
             )
 
@@ -111,14 +113,14 @@ def topup_start(request):
     # Stripe substitutes nothing here; checkout_create puts the new payment's id in place of {payment_id}.
     base = request.build_absolute_uri(reverse("wallet-topup"))
     try:
-        payment = payments.checkout_create(
+        payment = payment_client.checkout_create(
             merchant=request.merchant,
             pack=pack,
             user=request.user,
             success_url=f"{base}{{payment_id}}/",
             cancel_url=f"{base}{{payment_id}}/canceled/",
         )
-    except payments.PaymentError as exc:
+    except PaymentError as exc:
         messages.error(request, str(exc))
         return redirect("wallet")
     return redirect(payment.checkout_url)

@@ -10,7 +10,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from wallets import payments
+from wallets.payments import webhooks as payment_webhooks
+from wallets.payments.exceptions import InvalidWebhook, PaymentNotFulfilled
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +21,15 @@ log = logging.getLogger(__name__)
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
     try:
         # request.body is the raw bytes: the signature covers them exactly as sent.
-        event = payments.event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature"))
-    except payments.InvalidWebhook as exc:
+        event = payment_webhooks.event_verify(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+    except InvalidWebhook as exc:
         log.warning("Rejected a Stripe webhook: %s", exc)
         return JsonResponse({"error": "invalid signature or payload"}, status=400)
     try:
-        outcome = payments.event_handle(event=event)
-    except payments.PaymentNotFulfilled as exc:
+        outcome = payment_webhooks.event_handle(event=event)
+    except PaymentNotFulfilled as exc:
         # A refund or dispute that arrived before the session's completion was handled (events are not
         # ordered). Answering 200 would drop it for good and leave the tokens with the merchant; a non-2xx
         # makes Stripe deliver it again later, after the top-up exists, and then the clawback lands. Nothing

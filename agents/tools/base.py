@@ -17,7 +17,8 @@ from typing import Any
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from pydantic import BaseModel, ValidationError
 
-from agents.llm import InvalidModelOutput
+from agents.errors import InvalidToolInput, UnknownTool  # noqa: F401 - part of the tools API
+from agents.llm.errors import InvalidModelOutput
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 DEFAULT_LANGUAGE = "en"
@@ -36,32 +37,6 @@ class MerchantProfile:
     brand_voice: str = ""
     default_language: str = DEFAULT_LANGUAGE
     knowledge_base: str = ""
-
-
-class UnknownTool(LookupError):
-    code = "unknown_tool"
-
-    def __init__(self, slug: str) -> None:
-        self.slug = slug
-        self.message = f"There is no tool called {slug!r}."
-        super().__init__(self.message)
-
-
-class InvalidToolInput(ValueError):
-    """The input does not fit the tool's schema. `errors` name each field: [{"field", "message"}]."""
-
-    code = "invalid_input"
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
-        self.message = "; ".join(
-            f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
-        )
-        super().__init__(self.message)
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return {"errors": self.errors}
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source platform/scripts/services.sh
+source platform/scripts/mailcatcher.sh
 mkdir -p .dev
 
 echo "== Tokenhub dev =="
@@ -16,6 +17,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export CELERY_WORKER_CONCURRENCY="${CELERY_WORKER_CONCURRENCY:-8}"
 fi
 database_ensure
+mailcatcher_start
+export SITE_URL="${SITE_URL:-http://127.0.0.1:${PORT}}"
 
 PY=.venv/bin/python
 $PY manage.py migrate --noinput | grep -v "^  Applying" || true
@@ -32,7 +35,7 @@ fi
 
 .venv/bin/honcho --procfile platform/Procfile --app-root . start $processes &
 honcho_pid=$!
-trap 'kill $honcho_pid 2>/dev/null; wait $honcho_pid 2>/dev/null' INT TERM EXIT
+trap 'kill $honcho_pid 2>/dev/null; wait $honcho_pid 2>/dev/null; mailcatcher_stop' INT TERM EXIT
 
 for _ in $(seq 1 60); do
   if curl -fsS "http://127.0.0.1:${PORT}/healthz" >/dev/null 2>&1; then break; fi
@@ -46,6 +49,7 @@ cat <<BANNER
  Demo API key:         $(cat .dev/demo-api-key 2>/dev/null || echo "(see manage.py create_api_key demo)")
  Admin:                http://127.0.0.1:${PORT}/admin/  (create one: manage.py createsuperuser)
  API docs:             http://127.0.0.1:${PORT}/api/docs/
+ Emails sent:          ${MAILBOX_URL:-(printed in the worker log)}
  Health:               $(curl -fsS "http://127.0.0.1:${PORT}/healthz" 2>/dev/null || echo "not answering yet")
  Stop with Ctrl-C.
 =====================================================================

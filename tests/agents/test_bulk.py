@@ -7,20 +7,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from agents import bulk, selectors
-from agents.exceptions import BulkFileInvalid
-from agents.execution import run_execute
+from agents.errors import BulkFileInvalid
 from agents.models import Batch, Run
-from agents.runs import run_estimate
-from tests.agents import worker
-from tests.agents.worker import SYSTEM, funded, wallet
+from agents.runs.estimate import run_estimate
+from agents.runs.execute import run_execute
+from tests.plugins.workers import SYSTEM, funded, wallet
 from wallets.exceptions import InsufficientTokens
 from wallets.models import Transfer
 from wallets.reconcile import reconcile_ledger
 from wallets.services import promotion_credit
-
-# Fixtures from tests/agents/worker.py (explicit: tests/agents/conftest.py belongs to the llm tests).
-broker = worker.broker
-celery_worker = worker.celery_worker
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from agents import tokens
-from agents.llm import InvalidModelOutput
+from agents.llm import InvalidModelOutput, tokens
 from agents.tools import InvalidToolInput, MerchantProfile, UnknownTool, registry
 from agents.tools.base import PROMPTS_DIR
 from agents.tools.customer_service import knowledge_sections

@@ -12,12 +12,12 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from merchants.actors import Actor
+from merchants.api import throttling
 from merchants.api_keys import api_key_create
 from merchants.models import Merchant
 from tests.factories import MerchantFactory
-from tokenhub.api import throttling
 from wallets import services as wallets
-from wallets.actors import Actor
 
 TOKENS = 10_000_000
 
@@ -104,10 +104,11 @@ def error_of(response) -> dict:
 
 def settle(run_id, *, input_tokens: int = 100, output_tokens: int = 200, output: dict | None = None):
     """Finish a queued run as a worker would after a successful model call."""
-    from agents import services as runs
     from agents.llm import Completion
+    from agents.runs.execute import run_claim
+    from agents.runs.settle import run_succeed
 
-    run = runs.run_claim(run_id=run_id)
+    run = run_claim(run_id=run_id)
     completion = Completion(
         text="{}",
         input_tokens=input_tokens,
@@ -115,6 +116,4 @@ def settle(run_id, *, input_tokens: int = 100, output_tokens: int = 200, output:
         model="qwen-plus",
         finish_reason="stop",
     )
-    return runs.run_succeed(
-        run=run, claim=run.attempts, completion=completion, output=output or {"title": "T"}
-    )
+    return run_succeed(run=run, claim=run.attempts, completion=completion, output=output or {"title": "T"})

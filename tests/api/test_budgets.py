@@ -3,8 +3,8 @@
 import pytest
 
 from agents.models import Run
+from agents.runs.budgets import key_month_usage
 from tests.api.conftest import LISTING, error_of, settle
-from tokenhub.api.budgets import key_month_usage
 from wallets.selectors import wallet_balance
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.db import connection
 from django.test import override_settings
 
 from agents.models import Run
+from merchants.api import throttling
 from tests.api.conftest import LISTING, client_with
-from tokenhub.api import throttling
 from wallets.models import Transfer
 from wallets.selectors import wallet_balance
 

@@ -82,7 +82,7 @@ def test_too_few_tokens_answers_402_and_stores_nothing(api_for):
 
 
 def test_a_closed_conversation_answers_409(api):
-    from agents.conversations import staff_reply
+    from agents.conversations.services import staff_reply
 
     conversation = api.post("/api/v1/conversations", {}, format="json").json()
     staff_reply(conversation=Conversation.objects.get(pk=conversation["id"]), user=None, then="close")
@@ -116,7 +116,7 @@ def test_a_replayed_idempotency_key_answers_the_same_message_and_run(api):
 
 
 def test_a_retried_message_after_the_conversation_was_closed_answers_the_first_message(api):
-    from agents import conversations
+    from agents.conversations import services as conversations
 
     conversation = api.post("/api/v1/conversations", {}, format="json").json()
     url = f"/api/v1/conversations/{conversation['id']}/messages"

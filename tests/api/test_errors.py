@@ -13,8 +13,8 @@ from merchants.api_keys import api_key_revoke
 from merchants.models import ApiKey
 from tests.api.conftest import LISTING, client_with, error_of
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory
-from tokenhub.api.exceptions import PayloadTooLarge
 from tokenhub.api.parsers import LimitedJSONParser
+from tokenhub.errors import PayloadTooLarge
 
 pytestmark = pytest.mark.django_db
 

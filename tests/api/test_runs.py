@@ -21,6 +21,7 @@ RUN_FIELDS = {
     "held",
     "cost",
     "error",
+    "waiting",
     "created_at",
     "started_at",
     "finished_at",
@@ -116,3 +117,17 @@ def test_the_dashboard_session_can_call_the_api_with_its_csrf_token(funded_merch
     )
     assert response.status_code == 202
     assert Run.objects.get(pk=response.json()["id"]).created_by == member
+
+
+def test_a_run_waiting_for_a_retry_says_so_in_the_api(api, funded_merchant):
+    from agents.models import Run
+
+    created = api.post(
+        "/api/v1/runs", {"tool": "listing-writer", "input": {"product_name": "Lamp"}}, format="json"
+    )
+    Run.objects.filter(pk=created.json()["id"]).update(waiting="retrying", attempts=1, retries=1)
+
+    run = api.get(f"/api/v1/runs/{created.json()['id']}").json()
+
+    assert run["status"] == "queued"
+    assert run["waiting"]["reason"] == "retrying" and "tried again" in run["waiting"]["message"]

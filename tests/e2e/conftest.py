@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 # The simulator and a real Celery worker, shared with the agents tests.
-from tests.agents.conftest import _qwen_simulator_server, llm_endpoint, qwen_simulator  # noqa: F401
-from tests.agents.worker import broker, celery_worker  # noqa: F401
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,13 +40,45 @@ def chromium():
         browser.close()
 
 
+# Reports every Content-Security-Policy violation as a console error the `page` fixture can see, with
+# what was blocked: Chromium's own "Refused to ..." message does not always reach the console API.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`
+    + ` in ${event.sourceFile || event.documentURI}:${event.lineNumber}`);
+});
+"""
+
+
+def _is_csp_violation(text: str) -> bool:
+    return text.startswith("CSP violation:") or (
+        text.startswith("Refused to") and "Content Security Policy" in text
+    )
+
+
 @pytest.fixture
-def page(chromium, live_server):
+def csp_violations() -> list[str]:
+    """The CSP violations the page has reported so far; a test that provokes one on purpose clears it."""
+    return []
+
+
+@pytest.fixture
+def page(chromium, live_server, csp_violations):
     context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(15_000)
+
+    def on_console(message) -> None:
+        if _is_csp_violation(message.text):
+            csp_violations.append(message.text)
+
+    page.on("console", on_console)
     yield page
     context.close()
+    if csp_violations:
+        # Every dashboard page must work under the policy: a violation is a broken page for a real user.
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(dict.fromkeys(csp_violations)))
 
 
 @pytest.fixture
@@ -80,9 +110,9 @@ def log_in(page):
 @pytest.fixture
 def logged_in(log_in):
     """An owner of a store with 500,000 tokens and a knowledge base, logged in."""
+    from merchants.actors import Actor
     from tests.factories import MembershipFactory
     from wallets import services
-    from wallets.actors import Actor
 
     membership = MembershipFactory(
         merchant__name="Bamboo Goods",

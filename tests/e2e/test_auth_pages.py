@@ -1,9 +1,9 @@
 import pytest
 from playwright.sync_api import expect
 
+from merchants.actors import Actor
 from tests.factories import PASSWORD, MembershipFactory
 from wallets import services
-from wallets.actors import Actor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

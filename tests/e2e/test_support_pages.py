@@ -4,7 +4,7 @@ then handed to a person, who replies from the inbox."""
 import pytest
 from playwright.sync_api import expect
 
-from wallets.actors import Actor
+from merchants.actors import Actor
 from wallets.reconcile import reconcile_ledger
 
 pytestmark = [
@@ -48,8 +48,9 @@ def test_the_bot_answers_a_test_conversation_then_hands_over_to_staff(
 
 
 def test_the_reply_shows_live_while_the_worker_streams_it(page, logged_in, broker, screenshot):
-    from agents import conversations, streams
-    from agents.runs import run_cancel
+    from agents.conversations import services as conversations
+    from agents.runs import streams
+    from agents.runs.settle import run_cancel
 
     conversation, _, run = conversations.conversation_start(
         merchant=logged_in.merchant,

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_a_manager_buys_a_pack_and_sees_the_tokens_arrive_when_stripe_confirms(page, log_in, screenshot):
     membership = MembershipFactory(role="manager", merchant__name="Tea Garden")
     pack = TopupPack.objects.create(name="Starter", tokens=1_000_000, price_cents=500, currency="usd")
-    page.route("https://checkout.stripe.test/**", lambda route: route.fulfill(
+    page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(
         body="<h1>Stripe Checkout (test double)</h1>", content_type="text/html"
     ))  # fmt: skip
     log_in(membership.user)

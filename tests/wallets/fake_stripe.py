@@ -49,7 +49,8 @@ class FakeStripe:
         session = {
             "id": session_id,
             "object": "checkout.session",
-            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+            # Stripe's real checkout host, which the CSP's form-action allows; browser tests route it.
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
             "mode": form.get("mode"),
             "status": "open",
             "payment_status": "unpaid",

@@ -2,8 +2,8 @@
 
 import itertools
 
+from merchants.actors import Actor
 from tests.concurrency import run_in_threads  # noqa: F401 (re-exported for the ledger tests)
-from wallets.actors import Actor
 from wallets.models import Account
 
 SYSTEM = Actor.system("tests")

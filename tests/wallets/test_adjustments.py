@@ -6,8 +6,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from tests.factories import UserFactory
-from tests.wallets.helpers import reload, run_in_threads
-from wallets import adjustments
+from tests.wallets.helpers import SYSTEM, key, reload, run_in_threads
+from wallets import adjustments, services
 from wallets.adjustments import AdjustmentAlreadyDecided, AdjustmentNotAllowed
 from wallets.exceptions import InsufficientTokens
 from wallets.models import AdjustmentRequest, Transfer
@@ -35,11 +35,12 @@ def test_an_adjustment_up_to_the_threshold_posts_at_once(wallet, support_user):
 
 
 @pytest.mark.parametrize("amount", [THRESHOLD + 1, -(THRESHOLD + 1)])
-def test_an_adjustment_above_the_threshold_waits_and_moves_nothing(wallet, support_user, amount):
+def test_an_adjustment_above_the_threshold_waits_and_moves_nothing(wallet_factory, support_user, amount):
+    wallet = wallet_factory(tokens=5_000)
     request = _submit(wallet, support_user, amount)
     assert isinstance(request, AdjustmentRequest)
     assert request.status == AdjustmentRequest.Status.PENDING
-    assert reload(wallet).balance == 1_000
+    assert reload(wallet).balance == 5_000
 
 
 def test_a_second_staff_member_approves_and_the_adjustment_posts_once(
@@ -90,12 +91,14 @@ def test_a_rejected_request_moves_nothing_and_cannot_be_approved_later(
 
 
 def test_approving_a_debit_the_wallet_can_no_longer_cover_is_refused_and_stays_pending(
-    wallet, support_user, second_support_user
+    wallet_factory, support_user, second_support_user
 ):
+    wallet = wallet_factory(tokens=2_000)
     request = _submit(wallet, support_user, -1_001)
+    services.hold_create(wallet=wallet, amount=1_500, key=key("hold"), actor=SYSTEM)  # a run since
     with pytest.raises(InsufficientTokens):
         adjustments.adjustment_request_approve(request_id=request.pk, approver=second_support_user)
-    assert reload(wallet).balance == 1_000
+    assert reload(wallet).balance == 2_000
     request.refresh_from_db()
     assert request.status == AdjustmentRequest.Status.PENDING
 

@@ -70,7 +70,7 @@ def test_the_adjustment_form_requires_a_reason(client, wallet, support_user):
 def test_an_adjustment_that_would_overdraw_is_refused_in_the_form(client, wallet, support_user):
     client.force_login(support_user)
     response = _adjust(client, wallet, amount="-1001", reason="Too much")
-    assert "1,000 are available" in str(response.context["form"].non_field_errors())
+    assert "The wallet has 1,000 tokens available" in str(response.context["form"].non_field_errors())
     assert reload(wallet).balance == 1_000
 
 

@@ -157,7 +157,7 @@ def test_grant_tokens_with_a_negative_amount_debits(wallet):
 
 
 def test_grant_tokens_refuses_to_overdraw(wallet):
-    with pytest.raises(CommandError, match="1,001 tokens; 1,000 are available"):
+    with pytest.raises(CommandError, match="1,001 tokens and your wallet has 1,000 available"):
         call_command("grant_tokens", wallet.merchant.slug, "-1001", "--reason", "Too much")
     assert reload(wallet).balance == 1_000
 

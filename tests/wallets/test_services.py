@@ -243,7 +243,7 @@ def test_a_refund_gives_consumed_tokens_back(wallet):
 
 
 def test_every_transfer_records_its_actor(wallet, support_user):
-    from wallets.actors import Actor
+    from merchants.actors import Actor
 
     transfer = services.adjustment_create(
         wallet=wallet, amount=5, reason="Test", actor=Actor.staff(support_user), reference="T-1"

@@ -5,8 +5,9 @@ from django.urls import reverse
 
 from tests.factories import MembershipFactory
 from tests.wallets.fake_stripe import deliver, event, fake_stripe_server, session_object
-from wallets import payments
 from wallets.models import TopupPack, TopupPayment
+from wallets.payments import client as payment_client
+from wallets.payments.exceptions import PaymentError
 from wallets.reconcile import reconcile_ledger
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def owner_client(client):
 def test_checkout_creates_a_session_with_the_packs_price_and_our_metadata(fake, pack):
     membership = MembershipFactory(role="owner")
 
-    payment = payments.checkout_create(
+    payment = payment_client.checkout_create(
         merchant=membership.merchant,
         pack=pack,
         user=membership.user,
@@ -69,8 +70,8 @@ def test_when_stripe_refuses_the_checkout_no_payment_is_left_behind(fake, pack):
     membership = MembershipFactory(role="owner")
     fake.fail_with = 400
 
-    with pytest.raises(payments.PaymentError):
-        payments.checkout_create(
+    with pytest.raises(PaymentError):
+        payment_client.checkout_create(
             merchant=membership.merchant, pack=pack, user=membership.user, success_url="https://t/",
             cancel_url="https://t/",
         )  # fmt: skip

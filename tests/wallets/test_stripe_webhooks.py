@@ -360,3 +360,154 @@ def test_an_expiry_after_payment_changes_nothing(client, payment):
     payment.refresh_from_db()
     assert payment.status == "paid"
     assert wallet_balance(payment) == TOKENS
+
+
+@pytest.mark.django_db
+def test_a_timestamp_dated_beyond_the_tolerance_in_the_future_is_rejected(client, payment):
+    response = paid(client, payment, timestamp=int(time.time()) + 301 + 5)
+
+    assert response.status_code == 400
+    assert payment.status == "created"
+    assert wallet_balance(payment) == 0
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_timestamp_a_little_ahead_of_our_clock_is_accepted(client, payment):
+    response = paid(client, payment, timestamp=int(time.time()) + 60)  # ordinary clock skew
+
+    assert response.status_code == 200
+    assert wallet_balance(payment) == TOKENS
+
+
+@pytest.mark.django_db
+def test_a_header_with_two_timestamps_is_rejected(client, payment):
+    body = json.dumps(event("checkout.session.completed", session_object(payment))).encode()
+    now = int(time.time())
+    header = f"{sign(body, timestamp=now)},t={now + 3600}"  # the first is signed; the second must not pass
+
+    response = deliver(client, json.loads(body), signature=header)
+
+    assert response.status_code == 400
+    assert wallet_balance(payment) == 0
+
+
+def dispute_closed(payment, dispute_id: str, status: str = "won") -> dict:
+    return event(
+        "charge.dispute.closed", {**dispute_object(payment, dispute_id=dispute_id), "status": status}
+    )
+
+
+@pytest.mark.django_db
+def test_a_won_dispute_gives_back_the_clawed_back_tokens_once(client, payment):
+    paid(client, payment)
+    deliver(client, event("charge.dispute.created", dispute_object(payment, dispute_id="dp_won")))
+    won = dispute_closed(payment, "dp_won")
+
+    first = deliver(client, won)
+    replay = deliver(client, won)
+    resent = deliver(client, {**won, "id": new_id("evt")})  # the same win under another event id
+
+    payment.refresh_from_db()
+    assert first.json()["outcome"] == "returned"
+    assert (replay.json()["outcome"], resent.json()["outcome"]) == ("duplicate_event", "already_returned")
+    assert wallet_balance(payment) == TOKENS
+    assert (payment.status, payment.tokens_clawed_back) == ("paid", 0)
+    [returned] = Transfer.objects.filter(idempotency_key="stripe-dispute-won:dp_won")
+    assert (returned.kind, returned.amount, returned.reference) == ("topup", TOKENS, "dp_won")
+
+
+@pytest.mark.django_db
+def test_a_won_dispute_clears_the_debt_flag_it_caused(client, payment):
+    paid(client, payment)
+    wallet = services.wallet_of(merchant=payment.merchant)
+    hold = services.hold_create(wallet=wallet, amount=600, key=key("hold"), actor=SYSTEM)
+    services.hold_post(hold=hold, amount=600, key=key("settle"), actor=SYSTEM)
+    deliver(client, event("charge.dispute.created", dispute_object(payment, dispute_id="dp_debt")))
+    wallet.refresh_from_db()
+    assert (wallet.balance, wallet.in_debt) == (-600, True)
+
+    deliver(client, dispute_closed(payment, "dp_debt"))
+
+    wallet.refresh_from_db()
+    assert (wallet.balance, wallet.in_debt) == (TOKENS - 600, False)
+
+
+@pytest.mark.django_db
+def test_a_won_dispute_keeps_back_what_refunds_took(client, payment):
+    paid(client, payment)
+    refund(client, payment, 100)  # 334 tokens
+    deliver(client, event("charge.dispute.created", dispute_object(payment, dispute_id="dp_part")))
+    refund(client, payment, 200)  # during the dispute: the buyer got this money back as well
+
+    response = deliver(client, dispute_closed(payment, "dp_part"))
+
+    payment.refresh_from_db()
+    assert response.json()["outcome"] == "returned"
+    assert wallet_balance(payment) == TOKENS - 667  # ceil(1000 * 200 / 300) stays clawed back
+    assert (payment.status, payment.tokens_clawed_back) == ("paid", 667)
+    refund(client, payment, CENTS)  # and a later full refund takes the rest, once
+    assert (wallet_balance(payment), payment.status) == (0, "refunded")
+
+
+@pytest.mark.django_db
+def test_a_lost_dispute_gives_nothing_back(client, payment):
+    paid(client, payment)
+    deliver(client, event("charge.dispute.created", dispute_object(payment, dispute_id="dp_lost")))
+
+    response = deliver(client, dispute_closed(payment, "dp_lost", status="lost"))
+
+    payment.refresh_from_db()
+    assert response.json()["outcome"] == "dispute_lost"
+    assert wallet_balance(payment) == 0
+    assert (payment.status, payment.tokens_clawed_back) == ("disputed", TOKENS)
+
+
+@pytest.mark.django_db
+def test_a_win_before_the_dispute_opened_asks_stripe_to_retry_and_then_gives_back_once(client, payment):
+    paid(client, payment)
+    won = dispute_closed(payment, "dp_early")
+
+    early = deliver(client, won)
+    assert early.status_code == 409
+    assert wallet_balance(payment) == TOKENS
+    assert not StripeEvent.objects.filter(event_id=won["id"]).exists()  # so the retry is processed in full
+
+    deliver(client, event("charge.dispute.created", dispute_object(payment, dispute_id="dp_early")))
+    assert wallet_balance(payment) == 0
+    retry = deliver(client, won)
+
+    assert retry.json()["outcome"] == "returned"
+    assert wallet_balance(payment) == TOKENS
+
+
+@pytest.mark.django_db
+def test_the_disputes_opening_sent_again_after_the_win_takes_nothing(client, payment):
+    paid(client, payment)
+    opened = event("charge.dispute.created", dispute_object(payment, dispute_id="dp_again"))
+    deliver(client, opened)
+    deliver(client, dispute_closed(payment, "dp_again"))
+
+    response = deliver(client, {**opened, "id": new_id("evt")})
+
+    payment.refresh_from_db()
+    assert response.json()["outcome"] == "dispute_already_won"
+    assert wallet_balance(payment) == TOKENS
+    assert (payment.status, payment.tokens_clawed_back) == ("paid", 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_a_won_dispute_give_back_once(payment):
+    paid(Client(), payment)
+    deliver(Client(), event("charge.dispute.created", dispute_object(payment, dispute_id="dp_race_won")))
+    won = dispute_closed(payment, "dp_race_won")
+    events = [won] * 3 + [{**won, "id": new_id("evt")} for _ in range(3)]
+
+    results = run_in_threads(len(events), lambda index: deliver(Client(), events[index]).status_code)
+
+    payment.refresh_from_db()
+    assert results == [200] * len(events)
+    assert wallet_balance(payment) == TOKENS
+    assert Transfer.objects.filter(idempotency_key="stripe-dispute-won:dp_race_won").count() == 1
+    assert payment.tokens_clawed_back == 0

@@ -4,9 +4,9 @@ import io
 import pytest
 from django.urls import reverse
 
+from merchants.actors import Actor
 from tests.factories import MembershipFactory
 from wallets import services
-from wallets.actors import Actor
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from tokenhub.api.exceptions import PayloadTooLarge
+from tokenhub.errors import PayloadTooLarge
 
 
 def _reject_constant(name: str):

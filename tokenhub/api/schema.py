@@ -5,11 +5,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from tokenhub.api.exceptions import STATUS_BY_CODE
+from tokenhub.api.exceptions import GLUE_STATUS
 
 
 class BearerKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "tokenhub.api.authentication.ApiKeyAuthentication"
+    target_class = "merchants.api.authentication.ApiKeyAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
@@ -21,7 +21,19 @@ class BearerKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
-ERROR_CODES = sorted(STATUS_BY_CODE)
+# The codes a client can meet: the glue's own, and those the services' errors carry.
+ERROR_CODES = sorted(
+    {
+        *GLUE_STATUS,
+        "unknown_tool",
+        "insufficient_tokens",
+        "budget_exceeded",
+        "idempotency_conflict",
+        "run_not_cancelable",
+        "conversation_closed",
+        "tool_unavailable",
+    }
+)
 
 Error = inline_serializer(
     name="Error",

@@ -4,9 +4,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from agents import bulk, selectors
-from agents.exceptions import AgentsError
+from merchants.actors import Actor
 from merchants.models import Merchant
-from wallets.actors import Actor
+from tokenhub.errors import ApplicationError
 from wallets.exceptions import InsufficientTokens
 
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             )
         except InsufficientTokens as exc:
             raise CommandError(str(exc)) from None
-        except AgentsError as exc:
+        except ApplicationError as exc:
             rows = exc.details.get("rows") or {}
             lines = [
                 f"  row {row}: " + "; ".join(f"{f}: {m}" for f, m in fields.items())

@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from merchants import services as merchants
+from merchants.actors import Actor
 from merchants.models import Merchant
 from wallets import services as wallets
-from wallets.actors import Actor
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "demo@tokenhub.local"

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from merchants.api_keys import api_key_create
+from merchants.exceptions import MerchantError
 from merchants.models import Merchant
 
 
@@ -20,7 +21,10 @@ class Command(BaseCommand):
         merchant = Merchant.objects.filter(slug=slug).first()
         if merchant is None:
             raise CommandError(f"No merchant with slug {slug!r}.")
-        created = api_key_create(merchant=merchant, name=name, monthly_token_budget=monthly_budget)
+        try:
+            created = api_key_create(merchant=merchant, name=name, monthly_token_budget=monthly_budget)
+        except MerchantError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"Created API key {created.api_key.name!r} (prefix thk_{created.api_key.prefix}) for {merchant.slug}. "
             "Store it now: it is not shown again."

@@ -2,9 +2,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from merchants import services as merchants
+from merchants.actors import Actor
 from merchants.exceptions import MerchantError
 from wallets import services as wallets
-from wallets.actors import Actor
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from merchants.actors import Actor
 from merchants.models import Merchant
 from wallets import services
-from wallets.actors import Actor
 from wallets.exceptions import LedgerError
 
 

@@ -1,0 +1,274 @@
+"""How a run ends, and how it goes back to the queue: every status change after creation is here.
+
+Each function is one transaction that locks the run row only while the run is still in the expected state
+(`where`), so of a worker settling, recovery taking a run back and a merchant canceling, exactly one
+changes it; everyone else finds nothing to do. The ledger backs that up: a run's hold is resolved under one
+settlement key (`run:<id>:settle`), so it is charged or released at most once. Lock order is always run
+row, then wallet row.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agents.errors import RunNotCancelable, RunNotRefundable
+from agents.llm import Completion
+from agents.models import Run
+from agents.runs import hooks
+from agents.runs.create import run_enqueue
+from merchants.actors import Actor
+from wallets.exceptions import HoldAlreadyResolved, HoldExpired
+from wallets.models import Transfer
+from wallets.services import hold_post, hold_void, refund_credit, wallet_of
+
+logger = logging.getLogger(__name__)
+
+Status = Run.Status
+Waiting = Run.Waiting
+WORKER = Actor.system("run worker")
+
+TIMED_OUT = "timed_out"
+TIMED_OUT_MESSAGE = "The run did not finish in time. Nothing was charged; please try again."
+WORKER_LOST = "worker_lost"
+INTERNAL_ERROR_MESSAGE = "Something went wrong on our side. Nothing was charged; please try again."
+# What a merchant reads when the provider stayed busy until the run's retries ran out, by cause.
+GAVE_UP_MESSAGES = {
+    "rate_limited": "The AI provider was too busy to answer after {tries} tries. Nothing was charged; "
+    "please try again in a few minutes.",
+    "timeout": "The AI provider did not answer in time after {tries} tries. Nothing was charged; "
+    "please try again in a few minutes.",
+}
+GAVE_UP_DEFAULT = "The AI provider kept failing. Nothing was charged; please try again in a few minutes."
+
+
+def gave_up_message(cause: str, tries: int) -> str:
+    return GAVE_UP_MESSAGES.get(cause, GAVE_UP_DEFAULT).format(tries=tries)
+
+
+def settle_key(run_id: uuid.UUID | str) -> str:
+    """The one key of a run's settlement, charge or release: the ledger resolves a run at most once."""
+    return f"run:{run_id}:settle"
+
+
+def hold_release(*, run: Run, actor: Actor, memo: str) -> Transfer:
+    """Release the run's whole hold under its settlement key; an already expired hold is its own release."""
+    try:
+        return hold_void(hold=run.hold, key=settle_key(run.pk), actor=actor, memo=memo)
+    except HoldAlreadyResolved:
+        resolution = Transfer.objects.get(pending_id=run.hold_id)
+        if resolution.kind == Transfer.Kind.SETTLE:  # only a charge under our own key could do this
+            raise
+        return resolution
+
+
+def _apply(run: Run, fields: dict[str, Any]) -> None:
+    Run.objects.filter(pk=run.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
+
+
+def _locked(run_id: uuid.UUID | str, where: Q) -> Run | None:
+    return Run.objects.select_for_update(of=("self",)).select_related("hold").filter(where, pk=run_id).first()
+
+
+def run_finish_unpaid(
+    *, run_id: uuid.UUID | str, where: Q, status: str, code: str, message: str, actor: Actor
+) -> Run | None:
+    """End the run as `status` with nothing charged, if it still matches `where`; None if it did not."""
+    with transaction.atomic():
+        run = _locked(run_id, where)
+        if run is None:
+            return None
+        settlement = hold_release(run=run, actor=actor, memo=f"{run.tool} run {run.pk} {status}")
+        _apply(
+            run,
+            {
+                "status": status,
+                "settlement": settlement,
+                "cost": 0,
+                "error_code": code,
+                "error_message": message[:500],
+                "finished_at": timezone.now(),
+                "lease_expires_at": None,
+                "waiting": Waiting.NONE,
+            },
+        )
+        if code == "moderation" and (run_hooks := hooks.for_tool(run.tool)) is not None:
+            run_hooks.on_moderated(run=run)
+        return run
+
+
+def running_under(claim: int) -> Q:
+    return Q(status=Status.RUNNING, attempts=claim)
+
+
+def run_fail(*, run: Run, claim: int, code: str, message: str, actor: Actor = WORKER) -> Run | None:
+    """Fail the run held under `claim`, charging nothing. None when the claim was lost meanwhile."""
+    return run_finish_unpaid(
+        run_id=run.pk,
+        where=running_under(claim),
+        status=Status.FAILED,
+        code=code,
+        message=message,
+        actor=actor,
+    )
+
+
+def run_time_out(*, run_id: uuid.UUID | str, where: Q, actor: Actor = WORKER) -> Run | None:
+    return run_finish_unpaid(
+        run_id=run_id,
+        where=where,
+        status=Status.FAILED,
+        code=TIMED_OUT,
+        message=TIMED_OUT_MESSAGE,
+        actor=actor,
+    )
+
+
+def run_requeue(
+    *, run_id: uuid.UUID | str, where: Q, waiting: str, delay: float = 0.0, **counters: Any
+) -> bool:
+    """Give the run back to the queue (a retry after `delay` seconds, a lapsed lease, a drain), if it still
+    matches `where`. The next claim takes a new number, so the previous holder's late answer is dropped.
+    `counters`: F-expressions or values to set with it (retries, recoveries, retry_cause)."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Run.objects.filter(where, pk=run_id).update(
+            status=Status.QUEUED,
+            waiting=waiting,
+            lease_expires_at=None,
+            enqueued_at=now,
+            not_before=now + timedelta(seconds=delay) if delay else None,
+            **counters,
+        )
+        if moved:
+            transaction.on_commit(partial(run_enqueue, run_id, countdown=delay or None))
+    return bool(moved)
+
+
+def run_retry_later(*, run: Run, claim: int, delay: float, cause: str) -> bool:
+    """The provider was busy: back to the queue for another call in `delay` seconds."""
+    return run_requeue(
+        run_id=run.pk,
+        where=running_under(claim),
+        waiting=Waiting.RETRYING,
+        delay=delay,
+        retries=F("retries") + 1,
+        retry_cause=cause,
+    )
+
+
+def run_succeed(*, run: Run, claim: int, completion: Completion, output: dict[str, Any]) -> Run | None:
+    """Charge the actual cost (capped at the hold), release the rest and store the answer, in one commit.
+
+    None when the claim was lost (recovery took the run back, or a duplicate settled it): nothing is
+    charged then. A hold that expired meanwhile fails the run instead: nothing is charged either.
+    """
+    assert run.price is not None  # noqa: S101 - every run is created with the price it was held at
+    actual = run.price.cost(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens)
+    charged = min(actual, run.held)
+    if actual > run.held:
+        logger.warning("Run %s cost %s, above its hold of %s; charging the hold.", run.pk, actual, run.held)
+    with transaction.atomic():
+        # Lock the row only while it is still ours; whoever else got here first made this match nothing.
+        if _locked(run.pk, running_under(claim)) is None:
+            return None
+        try:
+            settlement: Transfer | None = hold_post(
+                hold=run.hold,
+                amount=charged,
+                key=settle_key(run.pk),
+                actor=WORKER,
+                memo=f"{run.tool} run {run.pk}: {completion.input_tokens} in, {completion.output_tokens} out",
+            )
+        except (HoldExpired, HoldAlreadyResolved):
+            settlement = None
+        fields: dict[str, Any]
+        if settlement is None or settlement.pending_id != run.hold_id:
+            # The hold outlived its timeout: charging now would take tokens the merchant was told are free.
+            settlement = hold_release(run=run, actor=WORKER, memo=f"{run.tool} run {run.pk} timed out")
+            fields = {
+                "status": Status.FAILED,
+                "cost": 0,
+                "error_code": TIMED_OUT,
+                "error_message": TIMED_OUT_MESSAGE,
+            }
+        else:
+            fields = {
+                "status": Status.SUCCEEDED,
+                "output": output,
+                "cost": charged,
+                "uncharged": actual - charged,
+                "input_tokens": completion.input_tokens,
+                "output_tokens": completion.output_tokens,
+                "cached_input_tokens": completion.cached_tokens,
+                "usage_note": completion.usage_note[:300],
+                "model": completion.model or run.model,
+                "error_code": "",
+                "error_message": "",
+            }
+        fields.update(
+            settlement=settlement, finished_at=timezone.now(), lease_expires_at=None, waiting=Waiting.NONE
+        )
+        _apply(run, fields)
+        if run.status == Status.SUCCEEDED and (run_hooks := hooks.for_tool(run.tool)) is not None:
+            run_hooks.on_succeeded(run=run)  # in the same commit as the charge
+        return run
+
+
+def cancelable() -> Q:
+    """A run nobody is working on: queued (also while it waits for a retry or a worker), or running
+    under a lease its worker stopped renewing."""
+    return Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=timezone.now())
+
+
+def run_cancel(*, run: Run, actor: Actor) -> Run:
+    """Cancel a run no worker is working on and release its hold. Raises RunNotCancelable otherwise."""
+    canceled = run_finish_unpaid(
+        run_id=run.pk, where=cancelable(), status=Status.CANCELED, code="", message="", actor=actor
+    )
+    if canceled is None:
+        current = Run.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+        if current == Status.RUNNING:
+            message = (
+                "The AI is writing this run right now, so it can't be canceled; "
+                f"it finishes within {int(settings.QWEN_CALL_DEADLINE_SECONDS)} seconds."
+            )
+        else:
+            message = f"This run has already finished ({current}), so there is nothing to cancel."
+        raise RunNotCancelable(message, details={"status": current})
+    return canceled
+
+
+def run_refund(*, run: Run, actor: Actor, amount: int | None = None, memo: str = "") -> Transfer:
+    """Give back up to the run's charge (all of it by default), once: replaying returns the first refund.
+
+    Raises RunNotRefundable for a run that was not charged or an amount above its cost.
+    """
+    cost = run.cost or 0
+    amount = cost if amount is None else amount
+    if run.status != Status.SUCCEEDED or cost <= 0:
+        raise RunNotRefundable(
+            "Only a succeeded run that was charged can be refunded.", details={"cost": cost}
+        )
+    if not 0 < amount <= cost:
+        raise RunNotRefundable(
+            f"A refund must be between 1 and the run's cost, {cost}.", details={"cost": cost}
+        )
+    return refund_credit(
+        wallet=wallet_of(merchant=run.merchant),
+        amount=amount,
+        key=f"run:{run.pk}:refund",
+        actor=actor,
+        memo=memo or f"Refund of {run.tool} run {run.pk}",
+        reference=str(run.pk),
+    )

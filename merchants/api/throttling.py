@@ -1,0 +1,89 @@
+"""Per-key rate limits that hold under concurrency.
+
+DRF's cache throttles read the history, decide, then write it back: concurrent requests all read the same
+count and all pass (DRF #8127). Here the count is one atomic INCR in Redis (a fixed window per minute,
+MULTI/EXEC with its EXPIRE), so of N simultaneous requests exactly `limit` pass. Without Redis (embedded
+dev) an in-process counter under a lock does the same for one process.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework.throttling import BaseThrottle
+
+from merchants.models import ApiKey
+from tokenhub.redis import REDIS_ERRORS, shared_redis
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+KEY_PREFIX = "tokenhub:ratelimit:"
+clock = time.time  # a module attribute, so tests can hold the window still
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    retry_after: float
+
+
+class _LocalCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], int] = {}
+
+    def incr(self, ident: str, window: int) -> int:
+        with self._lock:
+            if len(self._counts) > 10_000:  # forget finished windows
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
+            count = self._counts.get((ident, window), 0) + 1
+            self._counts[(ident, window)] = count
+            return count
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+local_counter = _LocalCounter()
+
+
+def hit(ident: str, *, limit: int, now: float | None = None) -> Decision:
+    """Count one request for `ident` in the current minute; allowed while the count is within `limit`."""
+    now = clock() if now is None else now
+    window = int(now // WINDOW_SECONDS)
+    retry_after = (window + 1) * WINDOW_SECONDS - now
+    count = None
+    if settings.REDIS_URL:
+        key = f"{KEY_PREFIX}{ident}:{window}"
+        try:
+            pipe = shared_redis(settings.REDIS_URL).pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.expire(key, WINDOW_SECONDS * 2)
+            count, _ = pipe.execute()
+        except REDIS_ERRORS:
+            # Redis gone: limit per process rather than fail every request or stop limiting at all.
+            logger.warning("rate limiter: Redis unavailable, counting in process", exc_info=True)
+    if count is None:
+        count = local_counter.incr(ident, window)
+    return Decision(allowed=count <= limit, retry_after=retry_after)
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    """settings.API_RATE_LIMIT_PER_MINUTE requests per minute per API key (or per session user)."""
+
+    def allow_request(self, request, view) -> bool:
+        if isinstance(request.auth, ApiKey):
+            ident = f"key:{request.auth.pk}"
+        elif request.user is not None and request.user.is_authenticated:
+            ident = f"user:{request.user.pk}"
+        else:
+            return True  # unauthenticated requests are refused before anything is counted
+        self.decision = hit(ident, limit=settings.API_RATE_LIMIT_PER_MINUTE)
+        return self.decision.allowed
+
+    def wait(self) -> float:
+        return self.decision.retry_after

@@ -1,0 +1,182 @@
+"""Creating and canceling runs: validation, the hold estimate, idempotency, tenancy, and races."""
+
+import uuid
+
+import pytest
+
+from agents import selectors
+from agents.errors import (
+    IdempotencyConflict,
+    InvalidRunInput,
+    RunNotCancelable,
+    UnknownTool,
+)
+from agents.llm.tokens import count_prompt_tokens
+from agents.models import Run
+from agents.runs.create import run_create
+from agents.runs.estimate import merchant_profile, run_estimate
+from agents.runs.execute import run_claim
+from agents.runs.settle import run_cancel
+from agents.tools import registry
+from tests.plugins.workers import SYSTEM, funded, ledger_of, listing, run_in_threads, wallet
+from tokenhub.errors import ApplicationError
+from wallets.exceptions import InsufficientTokens
+from wallets.models import Transfer
+from wallets.reconcile import reconcile_ledger
+from wallets.selectors import price_for
+from wallets.services import promotion_credit
+
+pytestmark = pytest.mark.django_db
+
+
+def create(merchant, input=None, **kwargs):
+    return run_create(
+        merchant=merchant, tool="listing-writer", input=input or listing(), actor=SYSTEM, **kwargs
+    )
+
+
+def test_a_run_holds_the_cost_of_its_prompt_plus_max_tokens_at_todays_price():
+    merchant = funded(100_000)
+    data = listing()
+    run = create(merchant, data)
+
+    tool = registry.get("listing-writer")
+    prompt = count_prompt_tokens(tool.build_messages(data, merchant_profile(merchant)), tool.model)
+    price = price_for(model="qwen-plus")
+    assert run.held == price.cost(input_tokens=prompt, output_tokens=tool.max_tokens)
+    assert (run.status, run.price_id, run.model) == ("queued", price.pk, "qwen-plus")
+    assert run.hold.kind == "hold" and run.hold.amount == run.held
+    assert run.hold.idempotency_key == f"run:{run.pk}:hold"
+    assert wallet(merchant).available == 100_000 - run.held
+    assert reconcile_ledger() == []
+
+
+def test_too_few_tokens_create_no_run_and_no_hold_and_say_how_many_were_needed():
+    merchant = funded(100)
+    with pytest.raises(InsufficientTokens) as raised:
+        create(merchant)
+    assert raised.value.required > 100 and raised.value.available == 100
+    assert f"{raised.value.required:,} tokens" in str(raised.value)
+    assert not Run.objects.filter(merchant=merchant).exists()
+    assert not Transfer.objects.filter(kind="hold", wallet__merchant=merchant).exists()
+
+
+def test_an_invalid_input_names_each_bad_field_and_creates_nothing():
+    merchant = funded(100_000)
+    with pytest.raises(InvalidRunInput) as raised:
+        create(merchant, {"product_name": "", "marketplace": "ebay", "colour": "red"})
+    assert raised.value.code == "invalid_input"
+    assert set(raised.value.details) == {"product_name", "marketplace", "colour"}
+    assert not Run.objects.exists()
+
+
+def test_an_unknown_tool_is_an_application_error_answering_400():
+    merchant = funded(100_000)
+    with pytest.raises(UnknownTool) as raised:
+        run_create(merchant=merchant, tool="poem-writer", input={}, actor=SYSTEM)
+    assert isinstance(raised.value, ApplicationError) and raised.value.status == 400
+    assert (raised.value.code, raised.value.details) == ("unknown_tool", {"tool": "poem-writer"})
+
+
+def test_the_same_idempotency_key_and_body_return_the_first_run_and_hold_nothing_more():
+    merchant = funded(100_000)
+    data = listing()
+    first = create(merchant, data, idempotency_key="order-1")
+    again = create(merchant, dict(data), idempotency_key="order-1")
+    assert again.pk == first.pk
+    assert Transfer.objects.filter(kind="hold", wallet__merchant=merchant).count() == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_conflict():
+    merchant = funded(100_000)
+    create(merchant, listing("Lamp A"), idempotency_key="order-1")
+    with pytest.raises(IdempotencyConflict) as raised:
+        create(merchant, listing("Lamp B"), idempotency_key="order-1")
+    assert raised.value.code == "idempotency_conflict"
+
+
+def test_idempotency_keys_belong_to_one_merchant():
+    one, other = funded(100_000), funded(100_000)
+    assert create(one, idempotency_key="k").pk != create(other, idempotency_key="k").pk
+
+
+def test_canceling_a_queued_run_releases_its_hold_and_charges_nothing():
+    merchant = funded(100_000)
+    run = create(merchant)
+    canceled = run_cancel(run=run, actor=SYSTEM)
+    assert (canceled.status, canceled.cost) == ("canceled", 0)
+    assert (
+        canceled.settlement.kind == "void" and canceled.settlement.idempotency_key == f"run:{run.pk}:settle"
+    )
+    assert wallet(merchant).available == 100_000
+    assert reconcile_ledger() == []
+
+
+def test_a_claimed_run_cannot_be_canceled():
+    merchant = funded(100_000)
+    run = create(merchant)
+    assert run_claim(run_id=run.pk) is not None
+    with pytest.raises(RunNotCancelable) as raised:
+        run_cancel(run=run, actor=SYSTEM)
+    assert raised.value.details == {"status": "running"}
+    assert ledger_of(run).keys() == {"hold"}
+
+
+def test_a_merchant_sees_only_its_own_runs_and_a_bad_id_is_none():
+    one, other = funded(100_000), funded(100_000)
+    run = create(one)
+    assert selectors.run_of(merchant=one, run_id=str(run.pk)) == run
+    assert selectors.run_of(merchant=other, run_id=run.pk) is None
+    assert selectors.run_of(merchant=one, run_id="not-a-uuid") is None
+    assert selectors.run_of(merchant=one, run_id=uuid.uuid4()) is None
+    assert list(selectors.runs_of(merchant=other)) == []
+
+
+def test_runs_are_listed_newest_first_and_filter_by_tool_and_status():
+    merchant = funded(100_000)
+    first, second = create(merchant), create(merchant)
+    run_cancel(run=first, actor=SYSTEM)
+    assert list(selectors.runs_of(merchant=merchant)) == [second, first]
+    assert list(selectors.runs_of(merchant=merchant, status="canceled")) == [first]
+    assert list(selectors.runs_of(merchant=merchant, tool="marketing-copy")) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_two_hundred_concurrent_runs_at_a_wallet_that_affords_fifty_create_exactly_fifty(broker):
+    merchant = funded(0)
+    data = listing("Race Lamp")
+    held = run_estimate(merchant=merchant, tool="listing-writer", input=data).held
+    funded_wallet = wallet(merchant)
+    promotion_credit(wallet=funded_wallet, amount=held * 50 + held // 2, key="test:race-grant", actor=SYSTEM)
+
+    results = run_in_threads(200, lambda i: create(merchant, data))
+
+    runs = [r for r in results if isinstance(r, Run)]
+    refused = [r for r in results if isinstance(r, InsufficientTokens)]
+    assert (len(runs), len(refused)) == (50, 150), [
+        r for r in results if not isinstance(r, Run | InsufficientTokens)
+    ]
+    after = wallet(merchant)
+    assert after.available == held // 2 and after.available >= 0
+    assert Run.objects.filter(merchant=merchant).count() == 50
+    assert reconcile_ledger() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_requests_with_one_idempotency_key_make_one_run_and_one_hold(broker):
+    merchant = funded(0)
+    data = listing()
+    held = run_estimate(merchant=merchant, tool="listing-writer", input=data).held
+    # Enough for exactly one: a replay that lost the race must still answer with the winner's run.
+    promotion_credit(wallet=wallet(merchant), amount=held, key="test:one-run", actor=SYSTEM)
+
+    results = run_in_threads(10, lambda i: create(merchant, data, idempotency_key="same"))
+
+    assert all(isinstance(r, Run) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert Transfer.objects.filter(kind="hold", wallet__merchant=merchant).count() == 1
+    assert reconcile_ledger() == []

@@ -1,0 +1,231 @@
+"""The Qwen simulator, spoken to over real HTTP as the provider would be."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
+import httpx
+import pytest
+from django.core.management import call_command
+
+from agents.llm.tokens import count_prompt_tokens, count_tokens
+from agents.tools import MerchantProfile, registry
+
+STORE = MerchantProfile(
+    store_name="Lumen & Co",
+    brand_voice="Warm and clear.",
+    default_language="en",
+    knowledge_base="Shipping: orders ship within 2 business days.\n\nReturns: free returns within 30 days.",
+)
+AUTH = {"Authorization": "Bearer sk-test"}
+
+
+def chat(sim, messages, *, headers=None, **params) -> httpx.Response:
+    body = {"model": "qwen-plus", "messages": messages, "response_format": {"type": "json_object"}, **params}
+    return httpx.post(
+        f"{sim.base_url}/chat/completions", json=body, headers={**AUTH, **(headers or {})}, timeout=30
+    )
+
+
+def run_tool(sim, slug, data, history=(), **params) -> dict:
+    tool = registry.get(slug)
+    response = chat(sim, tool.build_messages(data, STORE, history), max_tokens=tool.max_tokens, **params)
+    assert response.status_code == 200, response.text
+    text = response.json()["choices"][0]["message"]["content"]
+    tool.parse_output(text, data)  # the answer always fits the tool's schema and the input's rules
+    return json.loads(text)
+
+
+def test_listing_reflects_the_product_name_and_features(qwen_simulator):
+    listing = run_tool(
+        qwen_simulator,
+        "listing-writer",
+        {"product_name": "Aurora Desk Lamp", "features": ["Dimmable warm light", "USB-C charging port"]},
+    )
+    assert "Aurora Desk Lamp" in listing["title"]
+    assert "Dimmable warm light" in listing["bullets"]
+    assert "USB-C charging port" in listing["description"]
+
+
+def test_an_amazon_listing_has_exactly_five_bullets(qwen_simulator):
+    listing = run_tool(
+        qwen_simulator, "listing-writer", {"product_name": "Aurora Lamp", "marketplace": "amazon"}
+    )
+    assert len(listing["bullets"]) == 5
+
+
+def test_a_taobao_title_fits_sixty_characters_however_long_the_name(qwen_simulator):
+    data = {"product_name": "Aurora " * 25, "features": ["x" * 100], "marketplace": "taobao"}
+    assert len(run_tool(qwen_simulator, "listing-writer", data)["title"]) <= 60
+
+
+def test_the_listing_follows_the_requested_language(qwen_simulator):
+    listing = run_tool(qwen_simulator, "listing-writer", {"product_name": "Lampe Aurora", "language": "es"})
+    assert listing["description"].startswith("Descubre Lampe Aurora")
+
+
+@pytest.mark.parametrize("channel", ["email", "social", "sms", "ad"])
+@pytest.mark.parametrize("variants", [1, 5])
+def test_marketing_copy_has_the_asked_number_of_variants_within_channel_limits(
+    qwen_simulator, channel, variants
+):
+    data = {"brief": "Spring sale: every lamp and shade " * 10, "channel": channel, "variants": variants}
+    copy = run_tool(qwen_simulator, "marketing-copy", data)
+    assert len(copy["variants"]) == variants  # run_tool also checked each channel limit
+
+
+def test_support_answers_from_the_knowledge_base_and_cites_the_section(qwen_simulator):
+    answer = run_tool(
+        qwen_simulator, "customer-service", {"conversation": "c1", "message": "How fast do orders ship?"}
+    )
+    assert "2 business days" in answer["reply"]
+    assert answer["sources"] == ["kb-1"]
+    assert answer["needs_human"] is False
+
+
+def test_support_hands_over_when_the_knowledge_base_has_no_answer(qwen_simulator):
+    answer = run_tool(
+        qwen_simulator, "customer-service", {"conversation": "c1", "message": "Is the CEO single?"}
+    )
+    assert answer["needs_human"] is True
+    assert answer["sources"] == []
+
+
+def test_usage_is_counted_with_the_qwen_tokenizer(qwen_simulator):
+    messages = [{"role": "system", "content": "Reply in JSON."}, {"role": "user", "content": "Hello there"}]
+    body = chat(qwen_simulator, messages).json()
+    usage = body["usage"]
+    assert usage["prompt_tokens"] == count_prompt_tokens(messages)
+    assert usage["completion_tokens"] == count_tokens(body["choices"][0]["message"]["content"])
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_max_tokens_cuts_the_answer_and_says_so(qwen_simulator):
+    tool = registry.get("listing-writer")
+    body = chat(qwen_simulator, tool.build_messages({"product_name": "Lamp"}, STORE), max_tokens=10).json()
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 10
+
+
+def test_json_mode_without_the_word_json_is_an_invalid_parameter(qwen_simulator):
+    response = chat(qwen_simulator, [{"role": "user", "content": "Write a poem"}])
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidParameter"
+
+
+def test_a_request_without_a_bearer_token_is_refused(qwen_simulator):
+    body = {"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(f"{qwen_simulator.base_url}/chat/completions", json=body).status_code == 401
+
+
+def test_streaming_sends_chunks_then_usage_then_done(qwen_simulator):
+    tool = registry.get("listing-writer")
+    body = {
+        "model": "qwen-plus",
+        "messages": tool.build_messages({"product_name": "Aurora Lamp"}, STORE),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with httpx.stream(
+        "POST", f"{qwen_simulator.base_url}/chat/completions", json=body, headers=AUTH
+    ) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert "Aurora Lamp" in json.loads(text)["title"]
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] == count_tokens(text)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [
+        ("429", 429, "Throttling.RateQuota"),
+        ("429-tokens", 429, "Throttling.AllocationQuota"),
+        ("500", 500, "InternalError"),
+        ("moderation", 400, "data_inspection_failed"),
+        ("arrearage", 400, "Arrearage"),
+        ("404", 404, "model_not_found"),
+    ],
+)
+def test_a_fault_header_answers_with_qwens_error_body(qwen_simulator, fault, status, code):
+    response = chat(
+        qwen_simulator, [{"role": "user", "content": "JSON please"}], headers={"X-Simulator-Fault": fault}
+    )
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+
+
+def test_a_malformed_fault_returns_broken_json(qwen_simulator):
+    response = chat(
+        qwen_simulator,
+        [{"role": "user", "content": "JSON please"}],
+        headers={"X-Simulator-Fault": "malformed"},
+    )
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.json()["choices"][0]["message"]["content"])
+
+
+def test_queued_faults_hit_only_matching_requests_in_order(qwen_simulator):
+    qwen_simulator.fault(["429", "500"], match="Aurora Lamp")
+    other = [{"role": "user", "content": "JSON for Boreal Chair"}]
+    mine = [{"role": "user", "content": "JSON for Aurora Lamp"}]
+    assert chat(qwen_simulator, other).status_code == 200
+    assert [chat(qwen_simulator, mine).status_code for _ in range(3)] == [429, 500, 200]
+    assert qwen_simulator.stats()["faults_served"] == {"429": 1, "500": 1}
+
+
+def test_the_timeout_fault_hangs_past_the_client_timeout(qwen_simulator):
+    body = {"model": "qwen-plus", "messages": [{"role": "user", "content": "JSON"}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{qwen_simulator.base_url}/chat/completions",
+            json=body,
+            headers={**AUTH, "X-Simulator-Fault": "timeout"},
+            timeout=0.5,
+        )
+
+
+def test_latency_can_be_set_per_request(qwen_simulator):
+    started = time.monotonic()
+    chat(qwen_simulator, [{"role": "user", "content": "JSON"}], headers={"X-Simulator-Latency-Ms": "300"})
+    assert time.monotonic() - started >= 0.3
+
+
+def test_reset_clears_queued_faults_and_counters(qwen_simulator):
+    qwen_simulator.fault("429")
+    chat(qwen_simulator, [{"role": "user", "content": "JSON"}], headers={"X-Simulator-Fault": "500"})
+    qwen_simulator.reset()
+    assert chat(qwen_simulator, [{"role": "user", "content": "JSON"}]).status_code == 200
+    stats = qwen_simulator.stats()
+    assert (stats["requests"], stats["queued_faults"], stats["faults_served"]) == (1, 0, {})
+
+
+def test_a_hundred_slow_requests_are_served_at_once(qwen_simulator):
+    qwen_simulator.set_latency(1000)
+    messages = [{"role": "user", "content": "Answer in JSON"}]
+    body = {"model": "qwen-plus", "messages": messages, "response_format": {"type": "json_object"}}
+    limits = httpx.Limits(max_connections=200)
+    with httpx.Client(base_url=qwen_simulator.base_url, headers=AUTH, timeout=30, limits=limits) as client:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=100) as pool:
+            statuses = list(
+                pool.map(lambda _: client.post("/chat/completions", json=body).status_code, range(100))
+            )
+        elapsed = time.monotonic() - started
+    assert statuses == [200] * 100
+    assert elapsed < 5, f"100 calls of 1 s took {elapsed:.1f} s: they were not concurrent"
+    # Client threads share the GIL with the in-process server, so not all 100 are always out at once.
+    assert qwen_simulator.stats()["max_in_flight"] >= 50
+
+
+def test_the_management_command_serves_on_the_configured_port(settings):
+    settings.QWEN_SIMULATOR_PORT = 9911
+    with mock.patch("devtools.management.commands.qwen_simulator.serve") as serve:
+        call_command("qwen_simulator", "--latency-ms", "50")
+    serve.assert_called_once_with(host="127.0.0.1", port=9911, latency_ms=50)
