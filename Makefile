@@ -33,6 +33,7 @@ test: install browser proxy
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/mypy tokenhub merchants wallets agents devtools
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python platform/checks/import_cycles.py
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run

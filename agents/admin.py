@@ -1,5 +1,7 @@
 """Runs and batches in admin: read-only for everyone; Support views them, staff with `refund_run` refund."""
 
+from typing import cast
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -87,7 +89,7 @@ class BatchAdmin(ReadOnlyAdmin):
 class MessageInline(admin.TabularInline):
     model = Message
     fields = ["created_at", "role", "content", "flagged", "run"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # flat names, no field groups
     extra = 0
     can_delete = False
     show_change_link = False

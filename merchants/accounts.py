@@ -41,7 +41,8 @@ def email_verification_send(*, user: User, base_url: str | None = None) -> None:
 def email_verify(*, token: str) -> User:
     """Mark the address the link was sent to as verified. Using the link again changes nothing."""
     data = _load(token, salt=VERIFY_SALT)
-    user = User.objects.filter(pk=data.get("u"), is_active=True).first()
+    # django-stubs rejects None for a pk lookup; Django accepts it and matches no row.
+    user = User.objects.filter(pk=data.get("u"), is_active=True).first()  # type: ignore[misc]
     if user is None or user.email.lower() != data.get("e"):
         raise InvalidLink(_("This link is for an email address the account no longer uses."))
     User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=timezone.now())
@@ -79,7 +80,8 @@ def email_change_confirm(*, token: str) -> User:
     """Move the account to the new address, verified. The link works once: it names the old address."""
     data = _load(token, salt=CHANGE_SALT)
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=data.get("u"), is_active=True).first()
+        # django-stubs rejects None for a pk lookup; Django accepts it and matches no row.
+        user = User.objects.select_for_update().filter(pk=data.get("u"), is_active=True).first()  # type: ignore[misc]
         if user is None or user.email.lower() != data.get("old"):
             raise InvalidLink(_("This link has been used already, or the account's email changed since."))
         old_email = user.email

@@ -5,6 +5,7 @@ imports none of them; every admin model with a foreign key to Merchant gets a li
 """
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -18,6 +19,9 @@ from merchants.exceptions import NotAllowed
 from merchants.lockout import account_locked, account_unlock
 from merchants.models import ApiKey, Invitation, Membership, Merchant, OutboundEmail, User
 from merchants.signals import UNLOCK_PERMISSION
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # At 1280 px the app list beside every page took a quarter of the width and cut the last columns of the
 # ledger lists (amount, balance, actor, deciders); the breadcrumbs and the index page still lead everywhere.
@@ -47,6 +51,12 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class _MemberCount(TypedDict):
+    """What MerchantAdmin.get_queryset annotates onto each merchant."""
+
+    member_count: int
+
+
 @admin.register(Merchant)
 class MerchantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "members", "default_language", "created_at"]
@@ -67,7 +77,7 @@ class MerchantAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(member_count=Count("memberships", distinct=True))
 
     @admin.display(description="members", ordering="member_count")
-    def members(self, merchant: Merchant) -> int:
+    def members(self, merchant: "WithAnnotations[Merchant, _MemberCount]") -> int:
         return merchant.member_count
 
     def get_fieldsets(self, request, obj=None):

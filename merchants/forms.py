@@ -16,6 +16,7 @@ class SignupForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        assert cleaned is not None  # noqa: S101 - Form.clean returns cleaned_data
         if cleaned.get("password") and cleaned.get("email"):
             password_validation.validate_password(cleaned["password"], User(email=cleaned["email"]))
         return cleaned
@@ -62,6 +63,7 @@ class NewPasswordForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        assert cleaned is not None  # noqa: S101 - Form.clean returns cleaned_data
         one, two = cleaned.get("password1"), cleaned.get("password2")
         if one and two and one != two:
             self.add_error("password2", _("The two passwords differ."))

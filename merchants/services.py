@@ -204,9 +204,10 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
         raise NotAllowed("You may not remove this member.")
     with transaction.atomic():
         # Judge the role the member has now, not the one on the page the request came from.
-        membership = Membership.objects.select_for_update().filter(pk=membership.pk).first()
-        if membership is None:
+        current = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+        if current is None:
             return
+        membership = current
         if membership.is_owner and not by.is_owner:
             raise NotAllowed("Only an owner may remove an owner.")
         if membership.is_owner and _owner_count(membership.merchant) == 1:

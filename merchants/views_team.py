@@ -1,5 +1,7 @@
 """The Team page: everyone sees the team; owners and managers add members, change roles and remove members."""
 
+from typing import cast
+
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,7 +29,7 @@ class MemberAddForm(forms.Form):
 
     def __init__(self, *args, by: Membership, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _roles_for(by)
+        cast(forms.ChoiceField, self.fields["role"]).choices = _roles_for(by)
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()
@@ -38,7 +40,7 @@ class MemberRoleForm(forms.Form):
 
     def __init__(self, *args, by: Membership, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _roles_for(by)
+        cast(forms.ChoiceField, self.fields["role"]).choices = _roles_for(by)
 
 
 def _may_change(by: Membership, member: Membership) -> bool:
@@ -104,7 +106,8 @@ def member_role(request, membership_id: int):
     member = get_object_or_404(team_of(merchant=request.merchant), pk=membership_id)
     form = MemberRoleForm(request.POST, by=request.membership)
     if not form.is_valid():
-        messages.error(request, f"Choose a role you may give: {'; '.join(form.errors['role'])}")
+        # ErrorList yields message strings (its __getitem__ unwraps ValidationError); django-stubs says otherwise.
+        messages.error(request, f"Choose a role you may give: {'; '.join(form.errors['role'])}")  # type: ignore[arg-type]
         return redirect("team")
     try:
         services.membership_set(

@@ -19,7 +19,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 FIELDS = ("request_id", "merchant_id", "run_id")
-_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("tokenhub_log_context", default=None)
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "tokenhub_log_context", default=None
+)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 

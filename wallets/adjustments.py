@@ -10,13 +10,13 @@ request nobody decides expires after ADJUSTMENT_REQUEST_EXPIRY (beat runs `adjus
 """
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
 from merchants.actors import Actor
+from merchants.models import User
 from wallets import services
 from wallets.exceptions import LedgerError
 from wallets.models import Account, AdjustmentRequest, Transfer
@@ -37,7 +37,7 @@ class AdjustmentAlreadyDecided(LedgerError):
     code = "adjustment_already_decided"
 
 
-def needs_approval(*, wallet: Account, staff: AbstractBaseUser, amount: int) -> bool:
+def needs_approval(*, wallet: Account, staff: User, amount: int) -> bool:
     """Whether this adjustment, added to what `staff` adjusted on `wallet` in the window, passes the threshold.
 
     Counted in absolute tokens (a credit and a debit do not cancel out), over adjustments that posted without
@@ -79,7 +79,7 @@ def _check_coverable(wallet: Account, amount: int) -> None:
             )
 
 
-def _require_staff(user: AbstractBaseUser, permission: str) -> None:
+def _require_staff(user: User, permission: str) -> None:
     if not (user.is_active and user.is_staff and user.has_perm(permission)):
         raise AdjustmentNotAllowed(f"{user} lacks {permission}.")
 
@@ -99,7 +99,7 @@ def adjustment_submit(
     wallet: Account,
     amount: int,
     reason: str,
-    staff: AbstractBaseUser,
+    staff: User,
     key: str,
     ticket_reference: str = "",
 ) -> Transfer | AdjustmentRequest:
@@ -135,7 +135,7 @@ def adjustment_submit(
 
 
 def adjustment_request_create(
-    *, wallet: Account, amount: int, reason: str, requested_by: AbstractBaseUser, ticket_reference: str = ""
+    *, wallet: Account, amount: int, reason: str, requested_by: User, ticket_reference: str = ""
 ) -> AdjustmentRequest:
     """Open a request that a second staff member must approve; nothing moves yet."""
     _require_staff(requested_by, REQUEST_PERMISSION)
@@ -150,7 +150,7 @@ def adjustment_request_create(
     )
 
 
-def _lock_pending(request_id: int, decider: AbstractBaseUser) -> AdjustmentRequest:
+def _lock_pending(request_id: int, decider: User) -> AdjustmentRequest:
     # The row lock makes a second approver wait and then see the decision, instead of deciding again.
     request = AdjustmentRequest.objects.select_for_update().get(pk=request_id)
     if request.status != AdjustmentRequest.Status.PENDING:
@@ -164,7 +164,7 @@ def _lock_pending(request_id: int, decider: AbstractBaseUser) -> AdjustmentReque
     return request
 
 
-def adjustment_request_approve(*, request_id: int, approver: AbstractBaseUser) -> AdjustmentRequest:
+def adjustment_request_approve(*, request_id: int, approver: User) -> AdjustmentRequest:
     """Post the requested adjustment and record who approved it, once.
 
     A debit the wallet can no longer cover raises InsufficientTokens and leaves the request pending.
@@ -190,7 +190,7 @@ def adjustment_request_approve(*, request_id: int, approver: AbstractBaseUser) -
     return request
 
 
-def adjustment_request_reject(*, request_id: int, approver: AbstractBaseUser) -> AdjustmentRequest:
+def adjustment_request_reject(*, request_id: int, approver: User) -> AdjustmentRequest:
     """Close the request without moving tokens."""
     _require_staff(approver, APPROVE_PERMISSION)
     with transaction.atomic():

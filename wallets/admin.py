@@ -4,6 +4,8 @@ Support adjusts a balance with the "Adjust balance" form on a wallet, which call
 `grant_tokens`; adjustments above the approval threshold wait for a second staff member.
 """
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -16,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from merchants.admin import merchant_admin_extend
-from merchants.models import Merchant
+from merchants.models import Merchant, User
 from wallets import adjustments
 from wallets.exceptions import LedgerError
 from wallets.forms import AdjustmentForm, PriceForm
@@ -60,7 +62,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
     @admin.display(ordering="merchant__slug", description="merchant")
     def merchant_slug(self, account: Account) -> str:
-        return account.merchant.slug if account.merchant_id else "—"
+        return cast(Merchant, account.merchant).slug if account.merchant_id else "—"
 
     # System accounts carry no counters (no row is hot for every merchant): their balances are sums of
     # their transfers, which reconcile_ledger checks. Showing 0 for them would be a lie.
@@ -97,7 +99,8 @@ class AccountAdmin(ReadOnlyAdmin):
             try:
                 outcome = adjustments.adjustment_submit(
                     wallet=wallet,
-                    staff=request.user,
+                    # admin_view only lets an authenticated staff member in, never AnonymousUser.
+                    staff=cast(User, request.user),
                     amount=form.cleaned_data["amount"],
                     reason=form.cleaned_data["reason"],
                     ticket_reference=form.cleaned_data["ticket_reference"],
@@ -198,7 +201,8 @@ class TransferAdmin(ReadOnlyAdmin):
     def merchant(self, transfer: Transfer) -> str:
         if transfer.wallet_id is None:
             return "—"
-        return transfer.wallet.merchant.slug if transfer.wallet.merchant_id else str(transfer.wallet)
+        wallet = cast(Account, transfer.wallet)
+        return cast(Merchant, wallet.merchant).slug if wallet.merchant_id else str(wallet)
 
     @admin.display(description="amount", ordering="amount")
     def amount_shown(self, transfer: Transfer) -> str:
@@ -215,7 +219,7 @@ class TransferAdmin(ReadOnlyAdmin):
     @admin.display(description="actor")
     def actor(self, transfer: Transfer) -> str:
         # Staff see which staff member it was; merchants only ever see "Tokenhub support".
-        who = transfer.actor_user.email if transfer.actor_user_id else transfer.actor_label
+        who = cast(User, transfer.actor_user).email if transfer.actor_user_id else transfer.actor_label
         return f"{transfer.get_actor_kind_display()}: {who}"
 
 
@@ -276,7 +280,11 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
 
     @admin.display(description="merchant", ordering="wallet__merchant__slug")
     def merchant(self, request: AdjustmentRequest) -> str:
-        return request.wallet.merchant.slug if request.wallet.merchant_id else str(request.wallet)
+        return (
+            cast(Merchant, request.wallet.merchant).slug
+            if request.wallet.merchant_id
+            else str(request.wallet)
+        )
 
     @admin.display(description="amount", ordering="amount")
     def amount_shown(self, request: AdjustmentRequest) -> str:

@@ -28,7 +28,7 @@ class Violation:
     invariant: int
     code: str
     message: str
-    ids: tuple[int, ...] = field(default=())
+    ids: tuple[int | str, ...] = field(default=())  # transfer ids, or run UUIDs as text (invariant 5)
 
     def __str__(self) -> str:
         ids = f" [ids: {', '.join(map(str, self.ids[:20]))}{', …' if len(self.ids) > 20 else ''}]"

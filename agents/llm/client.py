@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -77,7 +77,8 @@ def _client(base_url: str, api_key: str, read_timeout: float) -> openai.OpenAI:
                     ),
                     timeout=httpx.Timeout(read_timeout, connect=min(read_timeout, 10.0)),
                 )
-                client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=http)
+                # openai accepts an httpx.Client at runtime (its legacy-client check) but annotates httpx2's.
+                client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=http)  # type: ignore[arg-type]
                 _clients[key] = client
     return client
 
@@ -219,7 +220,9 @@ def complete(
             ) from exc
     choices = body.get("choices") if isinstance(body, Mapping) else None
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+    message = (
+        cast(Mapping[str, Any], choice.get("message")) if isinstance(choice.get("message"), Mapping) else {}
+    )
     finish_reason = choice.get("finish_reason")
     if finish_reason == "content_filter":  # the answer itself was filtered: a moderation refusal
         raise ModelRejected(

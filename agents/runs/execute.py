@@ -114,6 +114,7 @@ def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
         return None
     if run.status != Status.QUEUED or (run.not_before is not None and run.not_before > now):
         return None
+    assert run.hold.timeout_at is not None  # noqa: S101 - a hold has a timeout (transfer_hold_has_timeout)
     deadline = run.deadline_at or min(now + settings.RUN_DEADLINE, run.hold.timeout_at - HOLD_MARGIN)
     if deadline <= now:
         run_time_out(run_id=run.pk, where=Q(status=Status.QUEUED, attempts=run.attempts))

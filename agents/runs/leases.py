@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -74,7 +74,7 @@ class Registry:
 registry = Registry()
 
 
-def lease_until() -> timezone.datetime:
+def lease_until() -> datetime:
     return timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
 
 

@@ -222,11 +222,13 @@ async def chat_completions(request: Request) -> Response:
         text = simulator_answers.answer(messages)
         if fault == "malformed":
             text = text[: max(1, len(text) // 2)]  # cut mid-object, like a model losing its way
+        finish_reason: str | None  # None when a stream is cut before it finishes
         text, finish_reason = _truncate(text, body.get("max_tokens", body.get("max_completion_tokens")))
         if fault == "nul":
             text = text.replace('"', '"\u0000', 1)  # a NUL inside the first JSON string
         model = body["model"]
-        usage: dict[str, Any] = {
+        usage: dict[str, Any] | None  # None when the fault drops usage
+        usage = {
             "prompt_tokens": count_prompt_tokens(messages, model),
             "completion_tokens": count_tokens(text),
             "prompt_tokens_details": {"cached_tokens": 0},
@@ -316,7 +318,12 @@ async def _trickle(state: SimulatorState, body: bytes) -> AsyncIterator[bytes]:
 
 
 async def _sse(
-    state: SimulatorState, completion_id: str, model: str, text: str, finish_reason: str, usage: dict | None
+    state: SimulatorState,
+    completion_id: str,
+    model: str,
+    text: str,
+    finish_reason: str | None,
+    usage: dict | None,
 ) -> AsyncIterator[str]:
     def event(choices: list[dict[str, Any]], **extra: Any) -> str:
         chunk = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),

@@ -94,7 +94,8 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
         case drf.NotAcceptable():
             return 406, "not_acceptable", str(exc.detail), {}
         case drf.Throttled():
-            wait = math.ceil(exc.wait or 1)
+            # DRF sets Throttled.wait in __init__; djangorestframework-stubs do not declare it.
+            wait = math.ceil(exc.wait or 1)  # type: ignore[attr-defined]
             return 429, "rate_limited", f"Too many requests; retry in {wait} s.", {"retry_after": wait}
     return None
 

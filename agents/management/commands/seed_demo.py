@@ -33,6 +33,7 @@ class Command(BaseCommand):
                 merchant.brand_voice = "Friendly, eco-minded and plain-spoken. No hype, no exclamation marks."
                 merchant.knowledge_base = KNOWLEDGE
                 merchant.save(update_fields=["brand_voice", "knowledge_base"])
+            assert merchant is not None  # noqa: S101 - found, or created just above
             owner = merchants.owner_create(merchant=merchant, email=DEMO_EMAIL, password=DEMO_PASSWORD)
             owner.set_password(DEMO_PASSWORD)
             owner.save(update_fields=["password"])
