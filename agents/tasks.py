@@ -21,7 +21,7 @@ def run_execute(run_id: str, claim: int | None = None) -> str:
     # `claim` is accepted (and ignored) so messages queued by an older release still run.
     del claim
     outcome = execute.run_execute(run_id=run_id)
-    if outcome.status == "skipped" and leases.registry.draining.is_set():
+    if outcome.status == "draining":
         run_enqueue(run_id)  # a draining worker gives the message back for another worker to take
     return outcome.status
 

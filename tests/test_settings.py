@@ -100,9 +100,10 @@ def test_soft_time_limit_above_hard_limit_fails_at_start():
     assert "SOFT_TIME_LIMIT" in result.stderr
 
 
-def test_check_deploy_is_clean_with_production_settings():
+def check_deploy(**extra_env: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py check --deploy` in a fresh process with production settings (plus `extra_env`)."""
     code = (
-        "import django, os, sys; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup();"
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup();"
         "from django.core.management import call_command;"
         "call_command('check', '--deploy', '--fail-level', 'WARNING')"
     )
@@ -112,10 +113,13 @@ def test_check_deploy_is_clean_with_production_settings():
         "DATABASE_URL": "sqlite:///:memory:",
         "ALLOWED_HOSTS": "tokenhub.example.com",
         "DEBUG": "false",
+        **extra_env,
     }
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = check_deploy()
     assert result.returncode == 0, result.stderr
 
 
@@ -217,23 +221,8 @@ def test_a_mistyped_security_boolean_fails_at_start_naming_the_setting(name):
 
 
 def test_check_deploy_is_clean_with_every_security_opt_in():
-    code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup();"
-        "from django.core.management import call_command;"
-        "call_command('check', '--deploy', '--fail-level', 'WARNING')"
-    )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "DATABASE_URL": "sqlite:///:memory:",
-        "ALLOWED_HOSTS": "tokenhub.example.com",
-        "DEBUG": "false",
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
-        "SECURE_HSTS_PRELOAD": "true",
-        "TRUSTED_PROXY_SSL_HEADER": "true",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    result = check_deploy(
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true", SECURE_HSTS_PRELOAD="true", TRUSTED_PROXY_SSL_HEADER="true"
     )
     assert result.returncode == 0, result.stderr
 

@@ -29,6 +29,7 @@ HELP = {
     "runs_recovery_total": "Runs recovery acted on, by outcome (recovered, requeued, timed_out, ...).",
     "model_retries_total": "Model calls retried because the provider was busy, by cause.",
     "model_calls_total": "Model calls made, by model and outcome.",
+    "model_unusable_answers_total": "Answers that did not parse and were asked for again (our cost), by model.",
     "webhook_events_total": "Stripe webhook events received, by outcome.",
 }
 _local: Counter[str] = Counter()
@@ -53,17 +54,36 @@ def _add(fields: dict[str, float]) -> None:
         _local.update(fields)
 
 
-def incr(name: str, amount: float = 1, **labels: str) -> None:
-    _add({_field(name, labels): amount})
+def counter(name: str, amount: float = 1, **labels: str) -> dict[str, float]:
+    """The fields one counter increment adds (for `record`)."""
+    return {_field(name, labels): amount}
 
 
-def observe(name: str, value: float, buckets: Sequence[float] = LATENCY_BUCKETS, **labels: str) -> None:
-    """One observation of a histogram: its bucket counters, sum and count, in one round trip."""
+def histogram(
+    name: str, value: float, buckets: Sequence[float] = LATENCY_BUCKETS, **labels: str
+) -> dict[str, float]:
+    """The fields one histogram observation adds: its bucket counters, sum and count (for `record`)."""
     fields = {_field(f"{name}_bucket", {**labels, "le": str(b)}): 1.0 for b in buckets if value <= b}
     fields[_field(f"{name}_bucket", {**labels, "le": "+Inf"})] = 1.0
     fields[_field(f"{name}_sum", labels)] = value
     fields[_field(f"{name}_count", labels)] = 1.0
+    return fields
+
+
+def record(*parts: dict[str, float]) -> None:
+    """Several counters and observations of one event, in one round trip."""
+    fields: dict[str, float] = {}
+    for part in parts:
+        fields.update(part)
     _add(fields)
+
+
+def incr(name: str, amount: float = 1, **labels: str) -> None:
+    record(counter(name, amount, **labels))
+
+
+def observe(name: str, value: float, buckets: Sequence[float] = LATENCY_BUCKETS, **labels: str) -> None:
+    record(histogram(name, value, buckets, **labels))
 
 
 def _recorded() -> dict[str, float]:

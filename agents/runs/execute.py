@@ -62,7 +62,7 @@ REPAIR_NOTE = (
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "succeeded" | "failed" | "skipped" | "retrying"
+    status: str  # "succeeded" | "failed" | "skipped" | "retrying" | "draining"
 
 
 _slots_lock = threading.Lock()
@@ -155,7 +155,7 @@ def _call(
         return completion, tool.parse_output(completion.text, run.input).model_dump(mode="json")
     except llm.InvalidModelOutput as exc:
         logger.info("Run %s: unusable answer (%s); asking once more.", run.pk, exc.detail)
-        metrics.incr("model_calls_total", model=run.model, outcome="unusable")
+        metrics.incr("model_unusable_answers_total", model=run.model)
     repaired = [*messages, {"role": "user", "content": REPAIR_NOTE}]
     completion = _ask(run, repaired, tool.max_tokens, f"{request_id}:repair", budget, streamed=streamed)
     # A second unusable answer raises InvalidModelOutput: the run fails, no half-parsed output is kept.
@@ -232,7 +232,7 @@ def _busy(run: Run, claim: int, exc: llm.ModelBusy) -> Outcome:
 def run_execute(*, run_id: uuid.UUID | str) -> Outcome:
     """Claim, call, settle. Whatever happens, the run ends or is back in the queue when this returns."""
     if registry.draining.is_set():
-        return Outcome("skipped")  # a draining worker takes no runs: the message goes back (see tasks)
+        return Outcome("draining")  # a draining worker takes no runs: the task gives the message back
     with db_slot():
         run = run_claim(run_id=run_id)
         if run is None:

@@ -85,10 +85,7 @@ def leases_renew(entries: list[InFlight]) -> int:
     claims = Q()
     for entry in entries:
         claims |= Q(pk=entry.run_id, attempts=entry.claim)
-    try:
-        return Run.objects.filter(claims, status=Run.Status.RUNNING).update(lease_expires_at=lease_until())
-    finally:
-        connection.close()
+    return Run.objects.filter(claims, status=Run.Status.RUNNING).update(lease_expires_at=lease_until())
 
 
 def hand_back(entries: list[InFlight]) -> int:
