@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: install dev test lint lock format bench browser proxy clean
+.PHONY: install dev test lint lock format bench browser proxy clean gettext messages translations
 
 # requirements.lock pins every installed package to the versions CI tested (`make lock` rewrites it).
 $(STAMP): pyproject.toml requirements.lock
@@ -14,7 +14,22 @@ $(STAMP): pyproject.toml requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The zh-Hans catalogue is compiled here, never committed as .mo (docs/i18n.md).
+install: $(STAMP) gettext translations
+
+gettext:
+	@bash platform/scripts/ensure-gettext.sh
+
+translations:
+	@if command -v msgfmt >/dev/null 2>&1; then DEBUG=true $(BIN)/python manage.py compilemessages --ignore '.venv' --ignore 'node_modules' -v 0; fi
+
+# After adding or changing strings: refresh the catalogue, translate what the check lists, compile.
+messages: install
+	DEBUG=true $(BIN)/python manage.py makemessages --locale zh_Hans --no-obsolete --add-location file \
+		--extension html,txt,py --ignore '.venv/*' --ignore 'tests/*' --ignore 'bench/*' --ignore 'devtools/*' \
+		--ignore 'platform/*' --ignore 'docs/*' --ignore 'static/*' --ignore 'staticfiles/*' --ignore '*/migrations/*'
+	$(BIN)/python platform/checks/translations.py || true
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore '.venv' -v 0
 
 # Debian's Chromium for the browser tests (Playwright's own browser download needs the internet).
 browser:
@@ -33,9 +48,10 @@ test: install browser proxy
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DEBUG=true $(BIN)/mypy tokenhub merchants wallets agents devtools
+	DEBUG=true $(BIN)/mypy tokenhub merchants wallets agents widgets devtools
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python platform/checks/import_cycles.py
+	$(BIN)/python platform/checks/translations.py
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 lock: install

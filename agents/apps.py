@@ -18,6 +18,10 @@ class AgentsConfig(AppConfig):
         register_check(check_runs_settled_once)
         register_collector(runs_collect)
         post_migrate.connect(_support_can_view_runs, sender=self, dispatch_uid="agents-support-permissions")
+        from agents.bootstrap import provider_prices_ensure
+
+        # Also after a test flush: the provider's default prices are reference data.
+        post_migrate.connect(provider_prices_ensure, sender=self, dispatch_uid="agents-provider-prices")
 
 
 def _support_can_view_runs(apps=None, **_kwargs) -> None:
@@ -30,6 +34,7 @@ def _support_can_view_runs(apps=None, **_kwargs) -> None:
             ("agents", "refund_run"),
             ("agents", "view_conversation"),
             ("agents", "view_message"),
+            ("agents", "view_providerprice"),
         ],
         apps=apps,
     )

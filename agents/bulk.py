@@ -6,7 +6,8 @@ Choices a merchant can rely on:
 - The whole batch is checked against the wallet as one total before anything is held: too few tokens and
   InsufficientTokens says how many the whole file needs. Each run still has its own hold, created in the
   same transaction under the wallet's row lock, so the check and the holds cannot disagree.
-- Bounded: at most MAX_ROWS products and MAX_BYTES of file. Unknown columns are an error (a misspelt
+- Bounded: at most MAX_ROWS products, MAX_BYTES of file and MAX_CELL_CHARS per cell; a NUL character
+  (which no stored text may hold, tokenhub.text) is refused with its row. Unknown columns are an error (a misspelt
   header would otherwise silently drop a field). `features` split on `|` or `;`; `keywords` also on `,`.
 """
 
@@ -27,11 +28,21 @@ from agents.runs.estimate import Estimate, request_hash, run_estimate, tool_of
 from merchants.actors import Actor
 from merchants.models import Merchant
 from wallets.exceptions import InsufficientTokens
-from wallets.services import wallet_of
+from wallets.funding import sources_for, spendable
 
 TOOL = "listing-writer"
+
+
+def spendable_by(merchant: Merchant, *, tool: str) -> int:
+    """All the store could spend on `tool` now: sponsorship, promotional credits and paid tokens."""
+    return spendable(sources_for(merchant=merchant, tool=tool))
+
+
 MAX_ROWS = 1000
 MAX_BYTES = 2 * 1024 * 1024
+# Far above any field's own limit (those say which field is too long); below the csv module's 131,072,
+# past which it raises instead of returning the cell.
+MAX_CELL_CHARS = 10_000
 COLUMNS = ("product_name", "category", "features", "keywords", "audience", "tone", "language", "marketplace")
 _SPLIT = {"features": re.compile(r"[|;]"), "keywords": re.compile(r"[|;,]")}
 RESULT_COLUMNS = (
@@ -58,9 +69,38 @@ def _text(content: bytes | str) -> str:
             f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.", details={"file": "too large"}
         )
     try:
-        return content.decode("utf-8-sig")  # Excel writes a byte-order mark
+        text = content.decode("utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError:
         raise BulkFileInvalid("The file must be UTF-8 encoded CSV.", details={"file": "not UTF-8"}) from None
+    if "\x00" in text:
+        row = text.count("\n", 0, text.index("\x00")) + 1
+        raise BulkFileInvalid(
+            f"Row {row} contains a NUL character; remove it and upload the file again.",
+            details={"rows": {str(row): {"row": "NUL character"}}},
+        )
+    return text
+
+
+def _cells(reader: Any) -> Any:
+    """The reader's rows, with a cell too long for the csv module (or for us) reported by its row."""
+    while True:
+        before = reader.line_num
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            cells = None
+        if cells is None or any(len(value or "") > MAX_CELL_CHARS for value in cells.values()):
+            # After a csv.Error the reader's count stops on the line before: the bad row is the next one.
+            number = reader.line_num if cells is not None else before + 1
+            raise BulkFileInvalid(
+                f"Row {number} has a cell longer than {MAX_CELL_CHARS:,} characters.",
+                details={
+                    "rows": {str(number): {"row": f"a cell is longer than {MAX_CELL_CHARS} characters"}}
+                },
+            )
+        yield cells
 
 
 def _row_input(cells: dict[str, str]) -> dict[str, Any]:
@@ -79,7 +119,18 @@ def _row_input(cells: dict[str, str]) -> dict[str, Any]:
 def bulk_rows(content: bytes | str) -> list[tuple[int, dict[str, Any]]]:
     """The file's products as (row number, tool input); raises BulkFileInvalid for the file's shape."""
     reader = csv.DictReader(io.StringIO(_text(content), newline=""))
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error:
+        fieldnames = None
+    if (fieldnames is None and reader.line_num) or any(
+        len(name) > MAX_CELL_CHARS for name in fieldnames or []
+    ):
+        raise BulkFileInvalid(
+            "The first row (the column names) is not a valid CSV header.",
+            details={"rows": {"1": {"row": "not a valid header"}}},
+        )
+    header = [name.strip().lower() for name in (fieldnames or [])]
     if "product_name" not in header:
         raise BulkFileInvalid(
             "The first row must name the columns, including product_name.",
@@ -93,7 +144,7 @@ def bulk_rows(content: bytes | str) -> list[tuple[int, dict[str, Any]]]:
         )
     reader.fieldnames = header
     rows: list[tuple[int, dict[str, Any]]] = []
-    for cells in reader:
+    for cells in _cells(reader):
         number = reader.line_num  # the line the row ends on: the spreadsheet's row number, header = 1
         if None in cells:  # more cells than columns
             raise BulkFileInvalid(
@@ -141,7 +192,7 @@ def bulk_create(
             f"{len(errors)} rows are invalid (rows {rows}); nothing was created.", details={"rows": errors}
         )
     total = sum(estimate.held for _, _, estimate in estimates)
-    if (available := wallet_of(merchant=merchant).available) < total:
+    if (available := spendable_by(merchant, tool=TOOL)) < total:
         raise InsufficientTokens(required=total, available=available)
     specs = [
         RunSpec(
@@ -167,7 +218,7 @@ def bulk_create(
             runs_build(merchant=merchant, specs=[replace(spec, batch=batch) for spec in specs], actor=actor)
     except InsufficientTokens:
         # Another run took tokens since the check: the whole batch is refused, and says what it needs.
-        raise InsufficientTokens(required=total, available=wallet_of(merchant=merchant).available) from None
+        raise InsufficientTokens(required=total, available=spendable_by(merchant, tool=TOOL)) from None
     return batch
 
 

@@ -39,8 +39,15 @@ class InvalidToolInput(InvalidInput):
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
-        message = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+        # Each error names its field by the label a person reads ("Product name"), not its key.
+        message = " ".join(
+            f"{e.get('label') or e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
+        )
         super().__init__(message, details={"errors": errors})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its errors, not its message, wherever it is copied or pickled.
+        return (type(self), (self.errors,))
 
 
 class UnknownTool(InvalidInput):
@@ -48,7 +55,14 @@ class UnknownTool(InvalidInput):
 
     def __init__(self, slug: str) -> None:
         self.slug = slug
-        super().__init__(f"There is no tool called {slug!r}.", details={"tool": slug})
+        super().__init__(
+            f'There is no tool called "{slug}". GET /api/v1/tools lists the tools you can use.',
+            details={"tool": slug},
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the slug: rebuilding from the message (Exception's default) doubled the sentence.
+        return (type(self), (self.slug,))
 
 
 class IdempotencyConflict(Conflict):

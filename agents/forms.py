@@ -3,10 +3,12 @@
 from collections.abc import Callable
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from merchants.models import Merchant
 
-LANGUAGES = [("", "Store default"), *Merchant.Language.choices]
+LANGUAGES = [("", _("Store default")), *Merchant.Language.choices]
 
 
 def _lines(value: str) -> list[str]:
@@ -34,35 +36,56 @@ class ToolForm(forms.Form):
 class ListingWriterForm(ToolForm):
     list_fields = {"features": _lines, "keywords": _commas}
 
-    product_name = forms.CharField(max_length=200, label="Product name")
-    category = forms.CharField(max_length=100, required=False)
+    product_name = forms.CharField(max_length=200, label=_("Product name"))
+    category = forms.CharField(max_length=100, required=False, label=_("Category"))
     features = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), required=False, help_text="One feature per line."
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label=_("Features"),
+        help_text=_("One feature per line."),
     )
-    keywords = forms.CharField(max_length=1000, required=False, help_text="Comma-separated.")
-    audience = forms.CharField(max_length=100, required=False)
-    tone = forms.CharField(max_length=100, required=False)
-    language = forms.ChoiceField(choices=LANGUAGES, required=False)
+    keywords = forms.CharField(
+        max_length=1000, required=False, label=_("Keywords"), help_text=_("Separate them with commas.")
+    )
+    audience = forms.CharField(max_length=100, required=False, label=_("Audience"))
+    tone = forms.CharField(max_length=100, required=False, label=_("Tone"))
+    language = forms.ChoiceField(choices=LANGUAGES, required=False, label=_("Language"))
     marketplace = forms.ChoiceField(
-        choices=[("generic", "Generic"), ("amazon", "Amazon"), ("shopify", "Shopify"), ("taobao", "Taobao")]
+        label=_("Marketplace"),
+        choices=[
+            ("generic", _("Any marketplace")),
+            ("amazon", _("Amazon")),
+            ("shopify", _("Shopify")),
+            ("taobao", _("Taobao")),
+        ],
     )
 
 
 class MarketingCopyForm(ToolForm):
-    product_name = forms.CharField(max_length=200, required=False, label="Product name")
-    brief = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)
-    channel = forms.ChoiceField(
-        choices=[("email", "Email"), ("social", "Social"), ("sms", "SMS"), ("ad", "Ad")]
+    product_name = forms.CharField(max_length=200, required=False, label=_("Product name"))
+    brief = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000, label=_("Brief")
     )
-    audience = forms.CharField(max_length=100, required=False)
-    tone = forms.CharField(max_length=100, required=False)
-    call_to_action = forms.CharField(max_length=100, required=False, label="Call to action")
-    language = forms.ChoiceField(choices=LANGUAGES, required=False)
-    variants = forms.IntegerField(min_value=1, max_value=5, initial=3)
+    channel = forms.ChoiceField(
+        label=_("Channel"),
+        choices=[
+            ("email", pgettext_lazy("marketing channel", "Email")),
+            ("social", _("Social media")),
+            ("sms", _("SMS")),
+            ("ad", _("Ad")),
+        ],
+    )
+    audience = forms.CharField(max_length=100, required=False, label=_("Audience"))
+    tone = forms.CharField(max_length=100, required=False, label=_("Tone"))
+    call_to_action = forms.CharField(max_length=100, required=False, label=_("Call to action"))
+    language = forms.ChoiceField(choices=LANGUAGES, required=False, label=_("Language"))
+    variants = forms.IntegerField(min_value=1, max_value=5, initial=3, label=_("Variants"))
 
 
 class BulkUploadForm(forms.Form):
-    file = forms.FileField(label="Products CSV", help_text="Columns: product_name, category, features, ...")
+    file = forms.FileField(
+        label=_("Products CSV"), help_text=_("Columns: product_name, category, features, ...")
+    )
 
 
 TOOL_FORMS = {"listing-writer": ListingWriterForm, "marketing-copy": MarketingCopyForm}

@@ -7,11 +7,13 @@ table and what each field means for recovery are in docs/architecture.md.
 """
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from merchants.models import Merchant
 
@@ -41,11 +43,11 @@ class Batch(models.Model):
 
 class Run(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELED = "canceled", "Canceled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
 
     class Waiting(models.TextChoices):
         """Why a queued run is waiting again after it had started (empty: it has not started yet)."""
@@ -114,6 +116,14 @@ class Run(models.Model):
     deadline_at = models.DateTimeField(null=True, blank=True)
     cached_input_tokens = models.PositiveIntegerField(null=True, blank=True)
     usage_note = models.CharField(max_length=300, blank=True)
+    # What the provider billed us for this run: every model call summed (a repaired answer's first call and
+    # the calls of runs that then failed included; reasoning tokens are output), priced by ProviderPrice.
+    provider_input_tokens = models.PositiveIntegerField(default=0)
+    provider_cached_tokens = models.PositiveIntegerField(
+        default=0, help_text="Of the provider input tokens, those served from its context cache."
+    )
+    provider_output_tokens = models.PositiveIntegerField(default=0)
+    provider_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -184,24 +194,28 @@ class Run(models.Model):
         return self.status in self.TERMINAL
 
     WAITING_MESSAGES = {
-        "retrying": "The AI provider was busy, so this run will be tried again in a few seconds.",
-        "worker_lost": "The worker writing this run stopped; it is waiting for another worker to finish it.",
-        "handed_back": "The worker writing this run was restarted; it is waiting for another worker.",
+        "retrying": _("The AI provider was busy, so this run will be tried again in a few seconds."),
+        "worker_lost": _(
+            "The worker writing this run stopped; it is waiting for another worker to finish it."
+        ),
+        "handed_back": _("The worker writing this run was restarted; it is waiting for another worker."),
     }
 
     @property
     def waiting_message(self) -> str:
         """What a merchant reads while a started run waits in the queue again ("" otherwise)."""
-        return self.WAITING_MESSAGES.get(self.waiting, "") if self.status == self.Status.QUEUED else ""
+        if self.status != self.Status.QUEUED or self.waiting not in self.WAITING_MESSAGES:
+            return ""
+        return str(self.WAITING_MESSAGES[self.waiting])  # in the reader's language
 
 
 class Conversation(models.Model):
     """A customer's chat with the store's customer-service bot; handed to staff when the bot cannot help."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        NEEDS_HUMAN = "needs_human", "Needs a human"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        NEEDS_HUMAN = "needs_human", _("Needs a human")
+        CLOSED = "closed", _("Closed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="conversations")
@@ -212,12 +226,19 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     handed_over_at = models.DateTimeField(null=True, blank=True)
+    # POST /api/v1/conversations' Idempotency-Key: a retried start answers the first conversation.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: no key
 
     class Meta:
         ordering = ["-updated_at"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["open", "needs_human", "closed"]), name="conversation_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="conversation_merchant_idempotency_key_unique",
             ),
         ]
         indexes = [
@@ -232,9 +253,9 @@ class Message(models.Model):
     """One turn of a conversation. A flagged message (moderation) is kept but never replayed to the model."""
 
     class Role(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        ASSISTANT = "assistant", "Assistant"
-        STAFF = "staff", "Staff"
+        CUSTOMER = "customer", _("Customer")
+        ASSISTANT = "assistant", _("Assistant")
+        STAFF = "staff", _("Staff")
 
     MAX_LENGTH = 4000
 
@@ -279,3 +300,52 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} message in {self.conversation_id}"
+
+
+class ProviderPrice(models.Model):
+    """What the model provider charges us, in USD per million tokens, effective from a moment.
+
+    It lives here, below the analytics app, because a run prices its provider usage when its calls end.
+    A new price is a new row; the row in force at a call is the latest `effective_from` not after it.
+    """
+
+    model = models.CharField(max_length=64, help_text="The model name the tools ask for, e.g. qwen-plus.")
+    input_usd_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    cached_input_usd_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, help_text="Input tokens the provider served from its context cache."
+    )
+    output_usd_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, help_text="Reasoning tokens are billed as output."
+    )
+    effective_from = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "effective_from"], name="provider_price_model_effective_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(input_usd_per_million__gte=0)
+                & Q(cached_input_usd_per_million__gte=0)
+                & Q(output_usd_per_million__gte=0),
+                name="provider_price_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.model}: ${self.input_usd_per_million}/${self.output_usd_per_million} per 1M "
+            f"from {self.effective_from:%Y-%m-%d}"
+        )
+
+    def cost_usd(self, *, input_tokens: int, cached_tokens: int, output_tokens: int) -> Decimal:
+        """USD for one call: uncached input, cached input and output at their own prices."""
+        cached = min(cached_tokens, input_tokens)
+        total = (
+            Decimal(input_tokens - cached) * self.input_usd_per_million
+            + Decimal(cached) * self.cached_input_usd_per_million
+            + Decimal(output_tokens) * self.output_usd_per_million
+        )
+        return (total / Decimal(1_000_000)).quantize(Decimal("0.00000001"))

@@ -201,7 +201,7 @@ def check_ledger(merchant) -> None:
 
     violations = reconcile_ledger()
     assert violations == [], violations
-    assert Account.objects.get(merchant=merchant).debits_pending == 0
+    assert Account.objects.get(merchant=merchant, kind="wallet").debits_pending == 0
 
 
 def configuration(latency_ms: int, runs: int, pool: int) -> dict:

@@ -14,6 +14,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from merchants.exceptions import NotAllowed
 from merchants.lockout import account_locked, account_unlock
@@ -76,7 +78,7 @@ class MerchantAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Merchant]:
         return super().get_queryset(request).annotate(member_count=Count("memberships", distinct=True))
 
-    @admin.display(description="members", ordering="member_count")
+    @admin.display(description=_("members"), ordering="member_count")
     def members(self, merchant: "WithAnnotations[Merchant, _MemberCount]") -> int:
         return merchant.member_count
 
@@ -87,7 +89,7 @@ class MerchantAdmin(admin.ModelAdmin):
             )
         return super().get_fieldsets(request, obj)
 
-    @admin.display(description="figures")
+    @admin.display(description=_("figures"))
     def figures(self, merchant: Merchant) -> str:
         rows = [figure for source in _figures for figure in source(merchant)]
         if not rows:
@@ -101,7 +103,7 @@ class MerchantAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.display(description="open")
+    @admin.display(description=_("open"))
     def related(self, merchant: Merchant) -> str:
         links = [link for source in _links for link in source(merchant)] + _foreign_key_links(merchant)
         joined = format_html_join(" · ", '<a href="{}">{}</a>', ((url, label) for label, url in links))
@@ -151,7 +153,7 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     actions = ["unlock_selected"]
 
-    @admin.display(description="log-in")
+    @admin.display(description=_("log-in"))
     def login_status(self, user: User) -> str:
         if user.pk is None:
             return "—"
@@ -162,20 +164,32 @@ class UserAdmin(BaseUserAdmin):
     def has_unlock_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(UNLOCK_PERMISSION)
 
-    @admin.action(description="Unlock log-in (clear wrong-password pauses)", permissions=["unlock"])
+    @admin.action(description=_("Unlock log-in (clear wrong-password pauses)"), permissions=["unlock"])
     def unlock_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
             cleared = account_unlock(user=user)
             self.message_user(
-                request, f"{user.email}: log-in unlocked ({cleared} records cleared).", messages.SUCCESS
+                request,
+                gettext("%(email)s: log-in unlocked (%(cleared)s records cleared).")
+                % {"email": user.email, "cleared": cleared},
+                messages.SUCCESS,
             )
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are made by merchants and shown once; staff look, and may revoke. A revoked key stays revoked."""
+    """Keys are made by merchants and shown once; staff look, may revoke, and may raise a key's rate limit
+    (rate_limit_per_minute is the one editable field). A revoked key stays revoked."""
 
-    list_display = ["name", "prefix", "merchant", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "merchant",
+        "rate_limit_per_minute",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "name", "merchant__slug", "merchant__name"]
     list_select_related = ["merchant"]
@@ -187,13 +201,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke selected keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         from merchants.api_keys import api_key_revoke
 
         for key in queryset.select_related("merchant"):
             api_key_revoke(merchant=key.merchant, key_id=key.pk)
-        self.message_user(request, "Revoked the selected keys; they stop working now.", messages.SUCCESS)
+        self.message_user(
+            request, gettext("Revoked the selected keys; they stop working now."), messages.SUCCESS
+        )
 
     def save_model(self, request, obj, form, change):
         try:
@@ -234,6 +250,6 @@ class OutboundEmailAdmin(ReadOnlyAdmin):
     exclude = ["body_text", "body_html"]
     show_full_result_count = False
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def error(self, message: OutboundEmail) -> str:
         return (message.last_error[:80] + "…") if len(message.last_error) > 80 else message.last_error

@@ -2,13 +2,26 @@
 
 A key is `thk_<prefix>.<secret>`. The prefix finds the row with one indexed lookup; the secret is checked
 against the stored SHA-256 in constant time. The raw key exists only in the return value of `api_key_create`.
+
+Authentication is on every API request, so a key found once (with its merchant) is kept in process memory
+for API_KEY_CACHE_SECONDS. Revocation must still answer 401 at once on every process: each request reads one
+Redis value (`GENERATION_KEY`, a GET of ~0.1 ms against the ~1 ms indexed SELECT with a join it replaces),
+and every revocation, key edit or merchant edit replaces it after its commit, so every process drops what it
+cached. The generation is read before the database, so an entry can only be tagged with a generation older
+than any change it missed. Without Redis, or while it fails, every request asks the database: slower, never
+wrong.
 """
 
+import copy
 import hashlib
 import hmac
+import logging
 import secrets
+import threading
+import time
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,12 +31,17 @@ from django.utils.translation import gettext as _
 
 from merchants.exceptions import ApiKeyLimitReached, MerchantError
 from merchants.models import ApiKey, Merchant, User
+from tokenhub.redis import REDIS_ERRORS, redis_failed, redis_skipped, shared_redis
+
+logger = logging.getLogger(__name__)
 
 KEY_SCHEME = "thk_"
 PREFIX_BYTES = 4  # 8 hex characters: enough to tell keys apart, not enough to guess anything
 SECRET_BYTES = 32  # 256 random bits
 # last_used_at is a hint for the dashboard, not an audit log: one write a minute per key at most.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+GENERATION_KEY = "tokenhub:apikeys:generation"
+CACHE_MAX_ENTRIES = 10_000
 
 
 class ApiKeyNotFound(MerchantError):
@@ -40,7 +58,12 @@ def hash_key(raw_key: str) -> str:
 
 
 def api_key_create(
-    *, merchant: Merchant, name: str, created_by: User | None = None, monthly_token_budget: int | None = None
+    *,
+    merchant: Merchant,
+    name: str,
+    created_by: User | None = None,
+    monthly_token_budget: int | None = None,
+    rate_limit_per_minute: int | None = None,
 ) -> CreatedKey:
     """A new key, shown once. Raises ApiKeyLimitReached when the store has API_KEYS_PER_STORE active keys."""
     name = name.strip() or "API key"
@@ -67,6 +90,7 @@ def api_key_create(
                     hashed_key=hash_key(raw_key),
                     created_by=created_by,
                     monthly_token_budget=monthly_token_budget,
+                    rate_limit_per_minute=rate_limit_per_minute,
                 )
         except IntegrityError:  # a prefix collision (1 in 4 billion per existing key): draw again
             continue
@@ -82,6 +106,18 @@ def api_key_revoke(*, merchant: Merchant, key_id: int) -> ApiKey:
     if api_key.revoked_at is None:
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         api_key.refresh_from_db(fields=["revoked_at"])
+        api_keys_changed()
+    return api_key
+
+
+def api_key_set_rate_limit(*, merchant: Merchant, key_id: int, rate_limit_per_minute: int | None) -> ApiKey:
+    """Set one of the merchant's keys' requests per minute (None: the platform default)."""
+    api_key = api_keys_of(merchant=merchant).filter(pk=key_id).first()
+    if api_key is None:
+        raise ApiKeyNotFound(f"No API key {key_id}.")
+    ApiKey.objects.filter(pk=api_key.pk).update(rate_limit_per_minute=rate_limit_per_minute)
+    api_key.rate_limit_per_minute = rate_limit_per_minute
+    api_keys_changed()
     return api_key
 
 
@@ -90,14 +126,32 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(KEY_SCHEME) or "." not in raw_key or len(raw_key) > 200:
         return None
     prefix = raw_key[len(KEY_SCHEME) :].split(".", 1)[0]
+    hashed = hash_key(raw_key)
+    generation = _generation()
+    if generation is not None and (cached := key_cache.get(prefix, generation)) is not None:
+        if not hmac.compare_digest(cached.hashed_key, hashed):
+            return None
+        mine = _private_copy(cached)
+        _touch(mine, cached)
+        return mine
     api_key = ApiKey.objects.select_related("merchant").filter(prefix=prefix, revoked_at__isnull=True).first()
-    if api_key is None or not hmac.compare_digest(api_key.hashed_key, hash_key(raw_key)):
+    if api_key is None or not hmac.compare_digest(api_key.hashed_key, hashed):
         return None
     _touch(api_key)
+    if generation is not None:
+        key_cache.put(prefix, generation, api_key)
+        api_key = _private_copy(api_key)
     return api_key
 
 
-def _touch(api_key: ApiKey) -> None:
+def _private_copy(api_key: ApiKey) -> ApiKey:
+    # Each request gets its own instances: views may set attributes on request.auth or its merchant.
+    mine = copy.copy(api_key)
+    mine.merchant = copy.copy(api_key.merchant)
+    return mine
+
+
+def _touch(api_key: ApiKey, cached: ApiKey | None = None) -> None:
     now = timezone.now()
     stale = now - LAST_USED_RESOLUTION
     if api_key.last_used_at is not None and api_key.last_used_at > stale:
@@ -107,6 +161,77 @@ def _touch(api_key: ApiKey) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
     ).update(last_used_at=now)
     api_key.last_used_at = now
+    if cached is not None:
+        cached.last_used_at = now
+
+
+@dataclass(slots=True)
+class _Entry:
+    api_key: ApiKey
+    generation: bytes
+    expires: float
+
+
+class KeyCache:
+    """prefix -> the active key and its merchant, as read at a Redis generation, for a few seconds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+
+    def get(self, prefix: str, generation: bytes) -> ApiKey | None:
+        entry = self._entries.get(prefix)
+        if entry is None or entry.generation != generation or entry.expires < time.monotonic():
+            return None
+        return entry.api_key
+
+    def put(self, prefix: str, generation: bytes, api_key: ApiKey) -> None:
+        entry = _Entry(api_key, generation, time.monotonic() + settings.API_KEY_CACHE_SECONDS)
+        with self._lock:
+            if len(self._entries) >= CACHE_MAX_ENTRIES:
+                self._entries.clear()  # simpler than LRU; refilled by one query per active key
+            self._entries[prefix] = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+key_cache = KeyCache()
+
+
+def _generation() -> bytes | None:
+    """The current revocation generation, or None: do not use the cache (no Redis, or it failed)."""
+    if not settings.REDIS_URL or settings.API_KEY_CACHE_SECONDS <= 0 or redis_skipped(settings.REDIS_URL):
+        return None
+    try:
+        value = shared_redis(settings.REDIS_URL).get(GENERATION_KEY)
+    except REDIS_ERRORS:
+        redis_failed(settings.REDIS_URL)
+        logger.warning("API key cache: Redis unavailable, asking the database", exc_info=True)
+        return None
+    return value if isinstance(value, bytes) else b"-"
+
+
+def _bump_generation() -> None:
+    key_cache.clear()
+    if not settings.REDIS_URL:
+        return
+    try:
+        # A random value, not INCR: a counter lost with Redis' data would count the same numbers again.
+        shared_redis(settings.REDIS_URL).set(GENERATION_KEY, secrets.token_hex(8))
+    except REDIS_ERRORS:
+        # Other processes may then trust what they cached for up to API_KEY_CACHE_SECONDS.
+        logger.error("API key cache: could not publish a key change to Redis", exc_info=True)
+
+
+def api_keys_changed(**_signal: Any) -> None:
+    """Every process forgets its cached keys once the current transaction commits (also a signal receiver).
+
+    This process forgets at once too: its next request reads the change inside the same transaction.
+    """
+    key_cache.clear()
+    transaction.on_commit(_bump_generation)
 
 
 def api_keys_of(*, merchant: Merchant) -> QuerySet[ApiKey]:

@@ -3,6 +3,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.utils.translation import gettext
 
 
 def merchant_required(view=None, *, manage: bool = False):
@@ -15,7 +16,9 @@ def merchant_required(view=None, *, manage: bool = False):
             if not request.membership:
                 return redirect("signup")
             if manage and not request.membership.can_manage:
-                raise PermissionDenied("Only owners and managers may do this.")
+                raise PermissionDenied(
+                    gettext("Only an owner or a manager of this store can open this page.")
+                )
             return func(request, *args, **kwargs)
 
         return wrapper

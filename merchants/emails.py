@@ -19,7 +19,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from merchants.models import OutboundEmail
+from merchants.models import OutboundEmail, User
 
 DELIVER_TASK = "merchants.tasks.email_deliver"
 
@@ -39,6 +39,9 @@ def email_send(
 ) -> OutboundEmail:
     """Render `template` for `to` and queue it. Returns the recorded message (status `queued`)."""
     context = {"site_url": settings.SITE_URL, **(context or {})}
+    # The recipient's own dashboard language when they chose one; else the language of the request (or
+    # task) that sends it.
+    language = language or _recipient_language(to)
     with translation.override(language or translation.get_language() or settings.LANGUAGE_CODE):
         subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
         text = render_to_string(f"emails/{template}.txt", context)
@@ -49,6 +52,10 @@ def email_send(
     email_id = message.pk
     _after_commit(lambda: email_enqueue(email_id=email_id))
     return message
+
+
+def _recipient_language(to: str) -> str:
+    return User.objects.filter(email__iexact=to).values_list("language", flat=True).first() or ""
 
 
 def _after_commit(func) -> None:

@@ -3,6 +3,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
+from merchants.i18n import time_zone_names, time_zone_or_default
 from merchants.models import Merchant, User
 
 
@@ -10,15 +11,26 @@ class SignupForm(forms.Form):
     store_name = forms.CharField(max_length=120, label=_("Store name"))
     email = forms.EmailField(label=_("Email"))
     password = forms.CharField(widget=forms.PasswordInput, label=_("Password"), strip=False)
+    # Filled by static/tokenhub.js from the browser (Intl); an unknown or missing zone becomes UTC.
+    time_zone = forms.CharField(
+        required=False, widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""})
+    )
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()
+
+    def clean_time_zone(self) -> str:
+        return time_zone_or_default(self.cleaned_data.get("time_zone"))
 
     def clean(self):
         cleaned = super().clean()
         assert cleaned is not None  # noqa: S101 - Form.clean returns cleaned_data
         if cleaned.get("password") and cleaned.get("email"):
-            password_validation.validate_password(cleaned["password"], User(email=cleaned["email"]))
+            try:
+                password_validation.validate_password(cleaned["password"], User(email=cleaned["email"]))
+            except forms.ValidationError as exc:
+                # Under the password field, where the merchant types, not above the whole form.
+                self.add_error("password", exc)
         return cleaned
 
 
@@ -95,8 +107,18 @@ class EmailChangeForm(forms.Form):
 class StoreProfileForm(forms.ModelForm):
     class Meta:
         model = Merchant
-        fields = ["brand_voice", "default_language", "knowledge_base"]
+        fields = ["name", "brand_voice", "default_language", "knowledge_base", "time_zone"]
+        labels = {"name": _("Store name")}
         widgets = {
+            "time_zone": forms.Select(choices=[(name, name) for name in time_zone_names()]),
             "brand_voice": forms.Textarea(attrs={"rows": 4}),
             "knowledge_base": forms.Textarea(attrs={"rows": 10}),
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Left empty (or left out by an older client), the store keeps its name.
+        self.fields["name"].required = False
+
+    def clean_name(self) -> str:
+        return (self.cleaned_data.get("name") or "").strip() or self.instance.name

@@ -1,12 +1,15 @@
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from merchants.exceptions import NotAllowed
+from merchants.i18n import DEFAULT_TIME_ZONE, validate_time_zone
 
 
 class UserManager(BaseUserManager["User"]):
@@ -39,6 +42,10 @@ class User(AbstractUser):
     # Set when the person proved they read mail at `email` (the sign-up link, an invitation, a password
     # reset, a confirmed change of email). The store works without it; a banner reminds them.
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # The dashboard language this person chose; empty: their browser's Accept-Language decides.
+    language = models.CharField(
+        _("language"), max_length=16, blank=True, choices=settings.LANGUAGES, default=""
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -61,22 +68,38 @@ class Merchant(models.Model):
     """The tenant. Every tenant-owned row hangs off one of these."""
 
     class Language(models.TextChoices):
-        EN = "en", "English"
-        ZH = "zh", "Chinese"
-        ES = "es", "Spanish"
-        FR = "fr", "French"
-        DE = "de", "German"
-        JA = "ja", "Japanese"
-        PT = "pt", "Portuguese"
+        EN = "en", _("English")
+        ZH = "zh", _("Chinese")
+        ES = "es", _("Spanish")
+        FR = "fr", _("French")
+        DE = "de", _("German")
+        JA = "ja", _("Japanese")
+        PT = "pt", _("Portuguese")
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(_("store name"), max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
     brand_voice = models.TextField(
-        blank=True, help_text="How the store speaks: tone, words to use and avoid."
+        _("brand voice"), blank=True, help_text=_("How the store speaks: tone, words to use and avoid.")
     )
-    default_language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    default_language = models.CharField(
+        _("default language"),
+        max_length=8,
+        choices=Language.choices,
+        default=Language.EN,
+        help_text=_("The language the tools write in when a request does not name one."),
+    )
     knowledge_base = models.TextField(
-        blank=True, help_text="Facts the customer-service bot may use: shipping, returns, sizing, contact."
+        _("knowledge base"),
+        blank=True,
+        help_text=_("Facts the customer-service bot may use: shipping, returns, sizing, contact."),
+    )
+    # Where the store is: its pages, "this month", the usage chart's days and statement exports use it.
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text=_("Dates on your dashboard, monthly totals and statement exports use this time zone."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -89,9 +112,9 @@ class Merchant(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        MANAGER = "manager", "Manager"
-        STAFF = "staff", "Staff"
+        OWNER = "owner", _("Owner")
+        MANAGER = "manager", _("Manager")
+        STAFF = "staff", _("Staff")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
@@ -134,6 +157,12 @@ class ApiKey(models.Model):
         null=True,
         blank=True,
         help_text="Most tokens runs created with this key may use per calendar month (UTC).",
+    )
+    # A bulk integration needs more than an interactive one; None follows API_RATE_LIMIT_PER_MINUTE.
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most API requests per minute with this key; empty: the platform default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -219,9 +248,9 @@ class OutboundEmail(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     to = models.EmailField()
     template = models.CharField(max_length=80)

@@ -10,10 +10,12 @@ from django.utils.translation import gettext as _
 
 from merchants.emails import email_send
 from merchants.exceptions import AlreadyMember, EmailTaken, InvalidLink, NotAllowed, SlugTaken
+from merchants.i18n import DEFAULT_TIME_ZONE, time_zone_or_default, validate_time_zone
 from merchants.models import Invitation, Membership, Merchant, User
+from merchants.signals import store_signed_up
 
 
-def merchant_create(*, name: str, slug: str | None = None) -> Merchant:
+def merchant_create(*, name: str, slug: str | None = None, time_zone: str = DEFAULT_TIME_ZONE) -> Merchant:
     """A new tenant. Raises SlugTaken when a slug that was asked for belongs to another merchant.
 
     Without a slug one is made from the name; two stores of the same name created at once both get one.
@@ -22,7 +24,9 @@ def merchant_create(*, name: str, slug: str | None = None) -> Merchant:
         chosen = slug or _free_slug(name)
         try:
             with transaction.atomic():
-                return Merchant.objects.create(name=name, slug=chosen)
+                return Merchant.objects.create(
+                    name=name, slug=chosen, time_zone=time_zone_or_default(time_zone)
+                )
         except IntegrityError as exc:
             if slug:
                 raise SlugTaken(_("The store address %(slug)s is taken.") % {"slug": slug}) from exc
@@ -30,11 +34,18 @@ def merchant_create(*, name: str, slug: str | None = None) -> Merchant:
 
 
 def user_signup(
-    *, email: str, password: str, store_name: str, base_url: str | None = None
+    *,
+    email: str,
+    password: str,
+    store_name: str,
+    base_url: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
+    language: str = "",
 ) -> tuple[User, Merchant]:
     """Email-and-password sign-up: the user, their store, and their owner membership, or none of them.
 
-    The store works at once; a link to verify the email address is mailed. Raises EmailTaken when the
+    The store works at once; a link to verify the email address is mailed. `time_zone` is the browser's
+    (unknown names become UTC), `language` the one the sign-up page was shown in (kept as the user's choice). Raises EmailTaken when the
     address has an account, also when another sign-up with it commits first (the unique email index
     makes the second wait for the first, then fail).
     """
@@ -46,9 +57,10 @@ def user_signup(
         raise taken
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=email, password=password)
-            merchant = merchant_create(name=store_name)
+            user = User.objects.create_user(email=email, password=password, language=language)
+            merchant = merchant_create(name=store_name, time_zone=time_zone)
             Membership.objects.create(user=user, merchant=merchant, role=Membership.Role.OWNER)
+            store_signed_up.send(sender=Merchant, merchant=merchant, user=user)
             email_verification_send(user=user, base_url=base_url)
     except IntegrityError as exc:
         raise taken from exc
@@ -216,14 +228,30 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
 
 
 def store_profile_update(
-    *, merchant: Merchant, by: Membership, brand_voice: str, default_language: str, knowledge_base: str
+    *,
+    merchant: Merchant,
+    by: Membership,
+    brand_voice: str,
+    default_language: str,
+    knowledge_base: str,
+    time_zone: str | None = None,
+    name: str | None = None,
 ) -> Merchant:
     if not by.can_manage:
-        raise NotAllowed("Only owners and managers edit the store profile.")
+        raise NotAllowed(_("Only owners and managers edit the store profile."))
     merchant.brand_voice = brand_voice
     merchant.default_language = default_language
     merchant.knowledge_base = knowledge_base
-    merchant.save(update_fields=["brand_voice", "default_language", "knowledge_base"])
+    fields = ["brand_voice", "default_language", "knowledge_base"]
+    if name and name.strip():
+        # The slug (the store's handle in commands and the API) stays: only the name people read changes.
+        merchant.name = name.strip()
+        fields.append("name")
+    if time_zone is not None:
+        validate_time_zone(time_zone)
+        merchant.time_zone = time_zone
+        fields.append("time_zone")
+    merchant.save(update_fields=fields)
     return merchant
 
 

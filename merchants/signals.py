@@ -1,6 +1,11 @@
 """Wiring: browser sessions are recorded at log-in, the lockout mails its owner, Support gets its rights."""
 
 from django.contrib.auth import get_user_model
+from django.dispatch import Signal
+
+# Sent inside the sign-up transaction with `merchant` and `user`: a store made by a person signing up
+# (not by an operator's command). The wallets app grants the trial credits on it.
+store_signed_up = Signal()
 
 SUPPORT_GROUP = "Support"
 # What Support needs in admin for people and stores: read merchants, members, keys and mail; unlock a log-in

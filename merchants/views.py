@@ -12,6 +12,7 @@ from merchants import services
 from merchants.decorators import merchant_required
 from merchants.exceptions import MerchantError
 from merchants.forms import EmailAuthenticationForm, PasswordResetRequestForm, SignupForm, StoreProfileForm
+from merchants.i18n import chosen_language
 from merchants.lockout import account_unlock
 
 
@@ -32,6 +33,9 @@ def signup(request):
                 password=form.cleaned_data["password"],
                 store_name=form.cleaned_data["store_name"],
                 base_url=base_url(request),
+                time_zone=form.cleaned_data["time_zone"],
+                # A language picked with the switch before signing up is kept; otherwise the browser decides.
+                language=chosen_language(request),
             )
         except MerchantError as exc:
             form.add_error("email", str(exc))
@@ -57,7 +61,7 @@ def store_profile(request):
     form = StoreProfileForm(request.POST or None, instance=request.merchant)
     if request.method == "POST" and form.is_valid():
         services.store_profile_update(merchant=request.merchant, by=request.membership, **form.cleaned_data)
-        messages.success(request, "Store profile saved.")
+        messages.success(request, _("Store profile saved."))
         return redirect("store-profile")
     return render(request, "merchants/store_profile.html", {"form": form})
 

@@ -20,7 +20,9 @@ from merchants.views import base_url
 
 def _roles_for(by: Membership) -> list[tuple[str, str]]:
     """The roles `by` may hand out: only owners make owners (the service enforces it; this keeps the form honest)."""
-    return [(value, label) for value, label in Membership.Role.choices if by.is_owner or value != "owner"]
+    return [
+        (value, str(label)) for value, label in Membership.Role.choices if by.is_owner or value != "owner"
+    ]
 
 
 class MemberAddForm(forms.Form):
@@ -107,7 +109,8 @@ def member_role(request, membership_id: int):
     form = MemberRoleForm(request.POST, by=request.membership)
     if not form.is_valid():
         # ErrorList yields message strings (its __getitem__ unwraps ValidationError); django-stubs says otherwise.
-        messages.error(request, f"Choose a role you may give: {'; '.join(form.errors['role'])}")  # type: ignore[arg-type]
+        reasons = "; ".join(form.errors["role"])  # type: ignore[arg-type]
+        messages.error(request, _("Choose a role you may give: %(reasons)s") % {"reasons": reasons})
         return redirect("team")
     try:
         services.membership_set(
@@ -117,7 +120,9 @@ def member_role(request, membership_id: int):
         messages.error(request, str(exc))
     else:
         role = Membership.Role(form.cleaned_data["role"]).label.lower()
-        messages.success(request, f"{member.user.email} is now {role}.")
+        messages.success(
+            request, _("%(email)s is now %(role)s.") % {"email": member.user.email, "role": role}
+        )
     return redirect("team")
 
 
@@ -130,6 +135,6 @@ def member_remove(request, membership_id: int):
     except MerchantError as exc:
         messages.error(request, str(exc))
         return redirect("team")
-    messages.success(request, f"Removed {member.user.email} from the team.")
+    messages.success(request, _("Removed %(email)s from the team.") % {"email": member.user.email})
     # Someone who removed themselves no longer sees this store's team.
     return redirect("home" if member.user_id == request.user.pk else "team")

@@ -12,9 +12,12 @@ document.addEventListener("click", async (event) => {
     document.execCommand("copy");
     area.remove();
   }
+  // The labels come from the page (data-copied-label), so they are in the page's language.
+  const label = button.dataset.label || button.textContent;
+  button.dataset.label = label;
   button.classList.add("copied");
-  button.textContent = "Copied";
-  setTimeout(() => { button.classList.remove("copied"); button.textContent = "Copy"; }, 1500);
+  button.textContent = button.getAttribute("data-copied-label") || "Copied";
+  setTimeout(() => { button.classList.remove("copied"); button.textContent = label; }, 1500);
 });
 
 // Live bot replies: an element with data-stream-url shows the reply as the worker streams it (SSE);
@@ -54,4 +57,31 @@ if (window.htmx) {
 document.addEventListener("submit", (event) => {
   const message = event.target.getAttribute && event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
+});
+
+// Phones: the menu button opens and closes the header's navigation (CSS shows it only with .open).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-menu-toggle]");
+  if (!button) return;
+  const bar = button.closest(".topbar");
+  const open = !bar.classList.contains("open");
+  bar.classList.toggle("open", open);
+  button.setAttribute("aria-expanded", String(open));
+});
+
+// Sign-up: the store starts in the browser's time zone (an IANA name such as Asia/Shanghai); the server
+// falls back to UTC when the field is empty or names a zone it does not know.
+document.addEventListener("DOMContentLoaded", () => {
+  let zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch { zone = ""; }
+  document.querySelectorAll("input[data-browser-time-zone]").forEach((input) => {
+    if (!input.value) input.value = zone;
+  });
+});
+
+// Tool pages: when a run's result card arrives (the form's htmx swap), bring it into view, which on a
+// phone is below the form.
+document.addEventListener("htmx:afterSwap", (event) => {
+  const result = event.detail.target && event.detail.target.querySelector("[data-run-result]");
+  if (result && event.detail.target.id === "tool-panel") result.scrollIntoView({ behavior: "smooth", block: "start" });
 });

@@ -13,7 +13,12 @@ from tests.factories import MembershipFactory, MerchantFactory, UserFactory
 
 # Fixtures every test module may use: the Qwen simulator, the broker and real workers, funded merchants,
 # a real local SMTP server (tests.mailbox).
-pytest_plugins = ["tests.plugins.simulator", "tests.plugins.workers", "tests.mailbox"]
+pytest_plugins = [
+    "tests.plugins.simulator",
+    "tests.plugins.workers",
+    "tests.mailbox",
+    "tests.plugins.translations",
+]
 
 _SKIPPED: dict[str, int] = {}
 
@@ -42,6 +47,21 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     for reason, count in _SKIPPED.items():
         terminalreporter.write_line(f"SKIPPED {count} tests: {reason}", yellow=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Process-memory caches (API keys, prices, wallet ids) must not carry rows a rolled-back test made."""
+    from merchants.api_keys import key_cache
+    from tokenhub.redis import redis_failures_forget
+    from wallets.caches import caches_clear
+
+    key_cache.clear()
+    caches_clear()
+    redis_failures_forget()
+    yield
+    key_cache.clear()
+    caches_clear()
 
 
 @pytest.fixture

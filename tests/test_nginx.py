@@ -33,6 +33,14 @@ def application(environ, start_response):
     return [body]
 """
 
+STREAM_APP = """
+async def application(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"stream " + scope["path"].encode()})
+"""
+
 
 @pytest.fixture(scope="module")
 def nginx_binary() -> str:
@@ -104,7 +112,31 @@ def gunicorn_port(work_dir):
 
 
 @pytest.fixture(scope="module")
-def proxy(nginx_binary, work_dir, gunicorn_port):
+def stream_port(work_dir):
+    """The `stream` process's place: gunicorn's ASGI mode (uvicorn workers), a tiny app saying who it is."""
+    port = _free_port()
+    (work_dir / "tinystream.py").write_text(STREAM_APP)
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "TOKENHUB_SERVER": "asgi",
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "platform" / "gunicorn.conf.py"),
+         "--chdir", str(work_dir), "tinystream:application"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, process)
+        yield port
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def proxy(nginx_binary, work_dir, gunicorn_port, stream_port):
     """nginx with platform/nginx.conf on free loopback ports; yields (https port, http port, cert file)."""
     https_port, http_port = _free_port(), _free_port()
     cert, key = work_dir / "cert.pem", work_dir / "key.pem"
@@ -130,6 +162,7 @@ def proxy(nginx_binary, work_dir, gunicorn_port):
         ("/etc/ssl/tokenhub/fullchain.pem", str(cert)),
         ("/etc/ssl/tokenhub/privkey.pem", str(key)),
         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{gunicorn_port};"),
+        ("server 127.0.0.1:8001;", f"server 127.0.0.1:{stream_port};"),
         ("alias /srv/tokenhub/staticfiles/;", f"alias {static}/;"),
         (
             "http {\n",
@@ -238,3 +271,14 @@ def test_plain_http_redirects_to_https_except_the_health_check(proxy):
 
     assert status == 301 and headers["Location"].startswith("https://")
     assert (health, body) == (200, b"ok http")
+
+
+def test_the_event_streams_go_to_the_asgi_process_and_everything_else_to_wsgi(proxy):
+    https_port, _, cert = proxy
+    path = "/support/runs/0b7e6a52-6f1d-4a55-9d7e-0c2f3b1e9a10/stream/"
+
+    streamed = _get(https_port, path, cert=cert, timeout=5)
+    page = _get(https_port, "/support/", cert=cert, timeout=5)
+
+    assert (streamed[0], streamed[2]) == (200, f"stream {path}".encode())
+    assert (page[0], page[2]) == (200, b"ok https")

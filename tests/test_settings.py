@@ -48,6 +48,12 @@ def test_an_outage_at_the_default_backoff_ends_within_ninety_seconds_of_retries(
     assert sum(waits) < 90
 
 
+def test_beat_expires_promotional_credits_every_minute_and_the_trial_covers_about_ten_listings():
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert schedule["wallets.tasks.promos_expire"].total_seconds() <= 60
+    assert (settings.TRIAL_TOKENS, settings.TRIAL_DAYS) == (50_000, 14)
+
+
 def test_a_run_deadline_is_shorter_than_its_hold():
     assert settings.RUN_DEADLINE < settings.HOLD_TIMEOUT
 

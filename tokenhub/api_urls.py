@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/docs/", _swagger_ui, name="api-docs"),
     path("", include("wallets.api")),
     path("", include("agents.api.urls")),
+    path("", include("widgets.merchant_api")),
 ]

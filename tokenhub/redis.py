@@ -11,6 +11,7 @@ when Redis is gone; callers here degrade instead (see each caller), so one quick
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
 from redis.backoff import NoBackoff
@@ -41,3 +42,20 @@ def shared_redis(url: str) -> redis.Redis:
             if client is None:
                 client = _clients[url] = redis_client(url)
     return client
+
+
+# Callers on the request path (API rate limit, API key cache) skip Redis for a few seconds after it failed,
+# so an unreachable Redis costs one connect timeout per process every few seconds, not one per request.
+_down_until: dict[str, float] = {}
+
+
+def redis_skipped(url: str) -> bool:
+    return time.monotonic() < _down_until.get(url, 0.0)
+
+
+def redis_failed(url: str, seconds: float = 5.0) -> None:
+    _down_until[url] = time.monotonic() + seconds
+
+
+def redis_failures_forget() -> None:
+    _down_until.clear()

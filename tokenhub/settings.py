@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "merchants",
     "wallets",
     "agents",
+    "widgets",
+    "analytics",
 ]
 if importlib.util.find_spec("devtools") is not None:
     INSTALLED_APPS.append("devtools")  # the Qwen simulator's command; absent from production installs
@@ -71,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Accept-Language, or the language cookie the switch sets; a signed-in user's own choice wins below.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -78,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "merchants.middleware.CurrentMerchantMiddleware",
+    # The user's saved language and the store's time zone, for every page after log-in.
+    "merchants.middleware.UserLocaleMiddleware",
     # Last, as django-axes asks: it inspects the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -94,9 +100,13 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "wallets.context_processors.balance_alert",
                 "merchants.context_processors.current_merchant",
+                "tokenhub.context_processors.simulated_answers",
+                "agents.context_processors.support_inbox",
             ],
         },
     },
@@ -152,16 +162,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "wallets-expire-holds": {"task": "wallets.tasks.holds_expire", "schedule": timedelta(seconds=60)},
+    "wallets-expire-promotional-credits": {
+        "task": "wallets.tasks.promos_expire",
+        "schedule": timedelta(seconds=60),
+    },
     # Workers also take turns at recovery from their heartbeat thread, so runs recover with beat down.
     "agents-recover-runs": {
         "task": "agents.tasks.runs_recover",
         "schedule": timedelta(seconds=env.float("RUN_RECOVERY_INTERVAL_SECONDS", default=5.0)),
     },
+    # Auto-recharge attempts whose task never ran (broker down) are sent again (docs/payments.md).
+    "wallets-resume-recharges": {"task": "wallets.tasks.recharges_resume", "schedule": timedelta(minutes=1)},
     "wallets-expire-adjustment-requests": {
         "task": "wallets.tasks.adjustment_requests_expire",
         "schedule": timedelta(minutes=10),
     },
     "merchants-sweep-emails": {"task": "merchants.tasks.emails_sweep", "schedule": timedelta(minutes=5)},
+    # The operator's analytics read a fact table rebuilt from the ledger (docs/analytics.md).
+    "analytics-refresh-economics": {
+        "task": "analytics.economics_refresh",
+        "schedule": timedelta(minutes=env.float("ANALYTICS_REFRESH_MINUTES", default=15.0)),
+    },
 }
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
@@ -186,6 +207,12 @@ QWEN_BASE_URL = env.str(
         else f"http://127.0.0.1:{QWEN_SIMULATOR_PORT}/v1"
     ),
 )
+# The dashboard says "simulated answers" while the tools talk to the local simulator: `true`/`false` to say
+# so outright (make dev sets it), empty to decide from QWEN_BASE_URL (a loopback host means the simulator).
+_qwen_simulated = env.str("QWEN_SIMULATED", default="").strip().lower()
+if _qwen_simulated not in ("", "true", "false"):
+    raise ImproperlyConfigured("QWEN_SIMULATED must be true, false or empty.")
+QWEN_SIMULATED: bool | None = None if not _qwen_simulated else _qwen_simulated == "true"
 # Per read (connect, each chunk), and the total a whole call may take, whatever the endpoint sends.
 QWEN_TIMEOUT_SECONDS = env.float("QWEN_TIMEOUT_SECONDS", default=30.0)
 QWEN_CALL_DEADLINE_SECONDS = env.float("QWEN_CALL_DEADLINE_SECONDS", default=60.0)
@@ -206,6 +233,11 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # --- Ledger ---------------------------------------------------------------------------------------
 # A hold lives a little longer than the slowest run can, so the sweeper always fails the run first.
 HOLD_TIMEOUT = timedelta(seconds=env.int("HOLD_TIMEOUT_SECONDS", default=3600))
+# Promotional credits a store created by sign-up receives once: about ten listings' holds, for two weeks.
+TRIAL_TOKENS = env.int("TRIAL_TOKENS", default=50_000)
+TRIAL_DAYS = env.int("TRIAL_DAYS", default=14)
+if TRIAL_TOKENS < 0 or TRIAL_DAYS < 1:
+    raise ImproperlyConfigured("TRIAL_TOKENS must be 0 or more and TRIAL_DAYS at least 1.")
 # From a run's first claim to its end, retries and recoveries included (docs/architecture.md, "Recovery").
 RUN_DEADLINE = timedelta(seconds=env.int("RUN_DEADLINE_SECONDS", default=110))
 HOLD_EXPIRY_LOOKBACK = timedelta(seconds=env.int("HOLD_EXPIRY_LOOKBACK_SECONDS", default=86400))
@@ -321,7 +353,17 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 
 # --- I18N, static ---------------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# English and Simplified Chinese (docs/i18n.md). The browser's Accept-Language picks one until the user
+# chooses (merchants.i18n); the catalogue is locale/zh_Hans, compiled by `make install`.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our own short formats (e.g. the usage chart's "Feb 1" / "2月1日"), over Django's per-language ones.
+FORMAT_MODULE_PATH = ["tokenhub.formats"]
+LANGUAGE_COOKIE_NAME = "tokenhub_language"
+LANGUAGE_COOKIE_AGE = 365 * 86400
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# UTC in the database and for background work; each store's own zone is activated for its pages.
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -346,6 +388,8 @@ WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 _secure = env_bool("TOKENHUB_SECURE_COOKIES", default=not DEBUG)
 SESSION_COOKIE_SECURE = _secure
 CSRF_COOKIE_SECURE = _secure
+LANGUAGE_COOKIE_SECURE = _secure
+LANGUAGE_COOKIE_HTTPONLY = True  # read by the server only; the switch is a form
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=_secure)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _secure else 0)
@@ -407,8 +451,16 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "tokenhub.api.middleware.ApiMiddleware",
 )
+# Right after it: CORS for the chat widget's visitor API (/widget/v1/), per widget's allowed origins.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("tokenhub.api.middleware.ApiMiddleware") + 1, "widgets.middleware.WidgetCorsMiddleware"
+)
 # Per API key (or dashboard user): 6,000 a minute lets one bulk integration create 100 runs a second.
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)
+# A key found once is trusted from process memory this long; revocation still answers 401 at once (a Redis
+# generation checked per request, merchants/api_keys.py). Prices and wallet ids: wallets/caches.py.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
+PRICE_CACHE_SECONDS = env.float("PRICE_CACHE_SECONDS", default=60.0)
 SPECTACULAR_SETTINGS.update(
     {
         "SWAGGER_UI_DIST": "SIDECAR",
@@ -421,7 +473,25 @@ SPECTACULAR_SETTINGS.update(
         "COMPONENT_SPLIT_REQUEST": True,
         "ENUM_NAME_OVERRIDES": {
             "RunStatusEnum": "agents.models.Run.Status",
+            "ConversationStatusEnum": "agents.models.Conversation.Status",
             "ToolSlugEnum": "agents.api.runs.TOOL_SLUGS",
         },
     }
 )
+
+# --- Hardening (issue 11) -------------------------------------------------------------------------
+# JSON bodies nest at most this deep (a run's input needs 3); Python's parser fails near 1,000 levels.
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+# One rule at the edge: NUL and unpaired surrogates in a path, query or form field answer 400 (tokenhub/edge.py).
+# After the merchant middleware, so the dashboard's 400 page shows the navigation.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("merchants.middleware.CurrentMerchantMiddleware") + 1,
+    "tokenhub.edge.InputGuardMiddleware",
+)
+# Failed runs the merchant's input provoked (invalid model answers, moderation): past this many in the
+# window, the store's new runs are refused with 429 until the oldest leaves it (agents/runs/failures.py).
+RUN_FAILURE_LIMIT = env.int("RUN_FAILURE_LIMIT", default=20)
+RUN_FAILURE_WINDOW_SECONDS = env.int("RUN_FAILURE_WINDOW_SECONDS", default=600)
+# Open live-reply streams (agents/conversations/stream.py): a person has a few tabs; a store a few dozen.
+STREAM_MAX_PER_USER = env.int("STREAM_MAX_PER_USER", default=10)
+STREAM_MAX_PER_STORE = env.int("STREAM_MAX_PER_STORE", default=60)

@@ -1,15 +1,31 @@
 """The dashboard home: the composition root may read from every app."""
 
+import logging
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from agents import selectors as agent_selectors
+from agents import tool_labels
 from agents.tools import registry
+from analytics import selectors as analytics_selectors
 from merchants.decorators import merchant_required
 from wallets import selectors as wallet_selectors
 
+logger = logging.getLogger(__name__)
+
 USAGE_DAYS = 14
+
+
+def _weekly_usage(merchant, names: dict[str, str]) -> list[dict]:
+    """The store's own usage per tool per week, with what each tool did: the reason to keep using it."""
+    rows = analytics_selectors.store_usage_by_week(merchant=merchant)
+    for row in rows:
+        row["name"] = names.get(row["tool"], row["tool"])
+    return rows
 
 
 @merchant_required
@@ -19,7 +35,7 @@ def home(request):
     month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     usage = agent_selectors.usage_by_day(merchant=merchant, days=USAGE_DAYS)
     peak = max((day["total"] for day in usage), default=0) or 1
-    tools = [(tool.slug, tool.name) for tool in registry.all()]
+    tools = [(tool.slug, tool_labels.tool_name(tool.slug)) for tool in registry.all()]
     for day in usage:
         day["bars"] = [
             (slug, name, day["tools"].get(slug, 0), 100 * day["tools"].get(slug, 0) / peak)
@@ -32,6 +48,41 @@ def home(request):
         "usage": usage,
         "tools": tools,
         "recent_runs": agent_selectors.runs_of(merchant=merchant)[:8],
+        "weekly_usage": _weekly_usage(merchant, dict(tools)),
         "recent_transfers": wallet_selectors.transfers_of(merchant=merchant)[:8],
     }
     return render(request, "home.html", context)
+
+
+def _reason(exception: BaseException | None, default: str) -> str:
+    """The sentence a view raised the error with, when it wrote one for the merchant; else `default`.
+
+    Django's own 404s carry internal text (a resolver's dict, "No Run matches the given query."), so only a
+    message that is a plain sentence and names no model is shown.
+    """
+    message = exception.args[0] if exception is not None and exception.args else None
+    if isinstance(message, str) and message.endswith(".") and "matches the given query" not in message:
+        return message
+    return default
+
+
+def page_not_found(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
+    reason = _reason(exception, gettext("There is no page at this address, or it belongs to another store."))
+    return render(request, "404.html", {"reason": reason, "request_path": request.path}, status=404)
+
+
+def permission_denied(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
+    reason = _reason(exception, gettext("Your role in this store does not allow this page."))
+    return render(request, "403.html", {"reason": reason}, status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The styled 500 page, with the navigation when the database still answers; plain text otherwise."""
+    try:
+        return render(request, "500.html", status=500)
+    except Exception:
+        logger.exception("The 500 page could not be rendered; sending plain text.")
+        return HttpResponseServerError(
+            gettext("Something went wrong on our side. Please try again in a minute."),
+            content_type="text/plain",
+        )

@@ -9,6 +9,8 @@ approvals racing post once. A debit the wallet cannot cover is refused when aske
 request nobody decides expires after ADJUSTMENT_REQUEST_EXPIRY (beat runs `adjustment_requests_expire`).
 """
 
+from functools import partial
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
@@ -18,6 +20,7 @@ from django.utils import timezone
 from merchants.actors import Actor
 from merchants.models import User
 from wallets import services
+from wallets.balance_events import wallet_spent
 from wallets.exceptions import LedgerError
 from wallets.models import Account, AdjustmentRequest, Transfer
 
@@ -124,7 +127,7 @@ def adjustment_submit(
                 requested_by=staff,
                 ticket_reference=ticket_reference,
             )
-        return services.adjustment_create(
+        transfer = services.adjustment_create(
             wallet=wallet,
             amount=amount,
             reason=reason,
@@ -132,6 +135,9 @@ def adjustment_submit(
             reference=ticket_reference,
             key=key,
         )
+        if amount < 0:  # a debit may cross an alert or auto-recharge threshold
+            transaction.on_commit(partial(wallet_spent, wallet_id=wallet.pk))
+        return transfer
 
 
 def adjustment_request_create(
@@ -187,6 +193,8 @@ def adjustment_request_approve(*, request_id: int, approver: User) -> Adjustment
         request.decided_at = timezone.now()
         request.transfer = transfer
         request.save(update_fields=["status", "decided_by", "decided_at", "transfer"])
+        if request.amount < 0:
+            transaction.on_commit(partial(wallet_spent, wallet_id=request.wallet_id))
     return request
 
 

@@ -4,6 +4,7 @@ Support adjusts a balance with the "Adjust balance" form on a wallet, which call
 `grant_tokens`; adjustments above the approval threshold wait for a second staff member.
 """
 
+from datetime import UTC, datetime, time
 from typing import cast
 
 from django.conf import settings
@@ -16,13 +17,25 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from merchants.actors import Actor
 from merchants.admin import merchant_admin_extend
 from merchants.models import Merchant, User
-from wallets import adjustments
+from wallets import adjustments, services
 from wallets.exceptions import LedgerError
-from wallets.forms import AdjustmentForm, PriceForm
-from wallets.models import Account, AdjustmentRequest, Price, StripeEvent, TopupPack, TopupPayment, Transfer
+from wallets.forms import AdjustmentForm, PriceForm, PromotionGrantForm
+from wallets.models import (
+    Account,
+    AdjustmentRequest,
+    Price,
+    Sponsorship,
+    SponsorshipMonth,
+    StripeEvent,
+    TopupPack,
+    TopupPayment,
+    Transfer,
+)
 
 MERCHANT_SEARCH = ["merchant__slug", "merchant__name", "merchant__memberships__user__email"]
 
@@ -60,35 +73,83 @@ class AccountAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = ["available", "ledger_links"]
 
-    @admin.display(ordering="merchant__slug", description="merchant")
+    @admin.display(ordering="merchant__slug", description=_("merchant"))
     def merchant_slug(self, account: Account) -> str:
         return cast(Merchant, account.merchant).slug if account.merchant_id else "—"
 
     # System accounts carry no counters (no row is hot for every merchant): their balances are sums of
     # their transfers, which reconcile_ledger checks. Showing 0 for them would be a lie.
-    @admin.display(description="balance")
+    @admin.display(description=_("balance"))
     def balance_shown(self, account: Account) -> str:
-        return f"{account.balance:,}" if account.kind == Account.Kind.WALLET else "—"
+        return f"{account.balance:,}" if account.kind in Account.MERCHANT_KINDS else "—"
 
-    @admin.display(description="held")
+    @admin.display(description=_("held"))
     def held(self, account: Account) -> str:
-        return f"{account.debits_pending:,}" if account.kind == Account.Kind.WALLET else "—"
+        return f"{account.debits_pending:,}" if account.kind in Account.MERCHANT_KINDS else "—"
 
-    @admin.display(description="available")
+    @admin.display(description=_("available"))
     def available_shown(self, account: Account) -> str:
-        return f"{account.available:,}" if account.kind == Account.Kind.WALLET else "—"
+        return f"{account.available:,}" if account.kind in Account.MERCHANT_KINDS else "—"
 
-    @admin.display(description="links")
+    @admin.display(description=_("links"))
     def ledger_links(self, account: Account) -> str:
         transfers = reverse("admin:wallets_transfer_changelist") + f"?wallet__id__exact={account.pk}"
         if account.kind != Account.Kind.WALLET:
             return "Balance is the sum of its transfers (checked by reconcile_ledger)."
         adjust = reverse("admin:wallets_account_adjust", args=[account.pk])
-        return format_html('<a href="{}">Transfers</a> · <a href="{}">Adjust balance</a>', transfers, adjust)
+        promote = reverse("admin:wallets_account_promote", args=[account.pk])
+        return format_html(
+            '<a href="{}">Transfers</a> · <a href="{}">Adjust balance</a> · <a href="{}">Grant promotional credits</a>',
+            transfers,
+            adjust,
+            promote,
+        )
 
     def get_urls(self):
         adjust = self.admin_site.admin_view(self.adjust_view)
-        return [path("<int:account_id>/adjust/", adjust, name="wallets_account_adjust"), *super().get_urls()]
+        promote = self.admin_site.admin_view(self.promote_view)
+        return [
+            path("<int:account_id>/adjust/", adjust, name="wallets_account_adjust"),
+            path("<int:account_id>/promote/", promote, name="wallets_account_promote"),
+            *super().get_urls(),
+        ]
+
+    def promote_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        # Campaign credits skip the four-eyes queue, so only staff who may approve adjustments grant them.
+        if not request.user.has_perm(adjustments.APPROVE_PERMISSION):
+            raise PermissionDenied
+        wallet = get_object_or_404(
+            Account.objects.select_related("merchant"), pk=account_id, kind=Account.Kind.WALLET
+        )
+        form = PromotionGrantForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            expires_at = datetime.combine(form.cleaned_data["expires_on"], time.max, tzinfo=UTC)
+            try:
+                grant = services.promo_grant(
+                    merchant=cast(Merchant, wallet.merchant),
+                    amount=form.cleaned_data["amount"],
+                    expires_at=expires_at,
+                    key=form.cleaned_data["key"],
+                    actor=Actor.staff(cast(User, request.user)),
+                    memo=form.cleaned_data["reason"],
+                )
+            except LedgerError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Granted {grant.amount:,} promotional tokens until {expires_at:%Y-%m-%d} (transfer {grant.pk}).",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:wallets_account_change", args=[wallet.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Grant promotional credits: {wallet}",
+            "wallet": wallet,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/wallets/account/promote.html", context)
 
     def adjust_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
         if not request.user.has_perm(adjustments.REQUEST_PERMISSION):
@@ -162,6 +223,7 @@ def _merchant_links(merchant: Merchant) -> list[tuple[str, str]]:
         ("Wallet", reverse("admin:wallets_account_change", args=[wallet.pk])),
         ("Ledger", reverse("admin:wallets_transfer_changelist") + f"?wallet__id__exact={wallet.pk}"),
         ("Adjust balance", reverse("admin:wallets_account_adjust", args=[wallet.pk])),
+        ("Grant promotional credits", reverse("admin:wallets_account_promote", args=[wallet.pk])),
         (
             "Adjustment requests",
             reverse("admin:wallets_adjustmentrequest_changelist") + f"?wallet__id__exact={wallet.pk}",
@@ -197,26 +259,26 @@ class TransferAdmin(ReadOnlyAdmin):
     # A count over millions of rows on every page view would be the slowest thing in admin.
     show_full_result_count = False
 
-    @admin.display(description="merchant", ordering="wallet__merchant__slug")
+    @admin.display(description=_("merchant"), ordering="wallet__merchant__slug")
     def merchant(self, transfer: Transfer) -> str:
         if transfer.wallet_id is None:
             return "—"
         wallet = cast(Account, transfer.wallet)
         return cast(Merchant, wallet.merchant).slug if wallet.merchant_id else str(wallet)
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description=_("amount"), ordering="amount")
     def amount_shown(self, transfer: Transfer) -> str:
         return _tokens(transfer.amount)
 
-    @admin.display(description="balance after", ordering="balance_after")
+    @admin.display(description=_("balance after"), ordering="balance_after")
     def balance_shown(self, transfer: Transfer) -> str:
         return _tokens(transfer.balance_after)
 
-    @admin.display(description="held after")
+    @admin.display(description=_("held after"))
     def held_shown(self, transfer: Transfer) -> str:
         return _tokens(transfer.held_after)
 
-    @admin.display(description="actor")
+    @admin.display(description=_("actor"))
     def actor(self, transfer: Transfer) -> str:
         # Staff see which staff member it was; merchants only ever see "Tokenhub support".
         who = cast(User, transfer.actor_user).email if transfer.actor_user_id else transfer.actor_label
@@ -231,7 +293,7 @@ class PriceAdmin(admin.ModelAdmin):
     list_display = ["model", "input_weight", "output_weight", "effective_from", "in_effect", "note"]
     list_filter = ["model"]
 
-    @admin.display(boolean=True, description="in effect or past")
+    @admin.display(boolean=True, description=_("in effect or past"))
     def in_effect(self, price: Price) -> bool:
         return price.effective_from <= timezone.now()
 
@@ -278,7 +340,7 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["wallet__merchant", "requested_by", "decided_by", "transfer"]
     actions = ["approve_selected", "reject_selected"]
 
-    @admin.display(description="merchant", ordering="wallet__merchant__slug")
+    @admin.display(description=_("merchant"), ordering="wallet__merchant__slug")
     def merchant(self, request: AdjustmentRequest) -> str:
         return (
             cast(Merchant, request.wallet.merchant).slug
@@ -286,7 +348,7 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
             else str(request.wallet)
         )
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description=_("amount"), ordering="amount")
     def amount_shown(self, request: AdjustmentRequest) -> str:
         return f"{request.amount:+,}"
 
@@ -302,11 +364,11 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(request, f"Request {request_id} {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Approve and post selected requests", permissions=["approve"])
+    @admin.action(description=_("Approve and post selected requests"), permissions=["approve"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._decide(request, queryset, adjustments.adjustment_request_approve, "approved and posted")
 
-    @admin.action(description="Reject selected requests", permissions=["approve"])
+    @admin.action(description=_("Reject selected requests"), permissions=["approve"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._decide(request, queryset, adjustments.adjustment_request_reject, "rejected")
 
@@ -328,3 +390,57 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "type", "event_id"]
     list_filter = ["type"]
     search_fields = ["=event_id"]
+
+
+# --- Auto-recharge (wallets/recharge/): read-only, as every money record here ---------------------------
+from wallets.models import RechargeAttempt, RechargeSettings  # noqa: E402 (kept with its section)
+
+WALLET_SEARCH = [
+    "wallet__merchant__slug",
+    "wallet__merchant__name",
+    "wallet__merchant__memberships__user__email",
+]
+
+
+@admin.register(RechargeSettings)
+class RechargeSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["wallet", "enabled", "threshold", "pack", "monthly_max_count", "monthly_max_cents",
+                    "card_brand", "card_last4", "consecutive_failures"]  # fmt: skip
+    list_filter = ["enabled"]
+    search_fields = [*WALLET_SEARCH, "=stripe_customer_id"]
+    list_select_related = ["wallet__merchant", "pack"]
+
+
+@admin.register(RechargeAttempt)
+class RechargeAttemptAdmin(ReadOnlyAdmin):
+    """Support answers "why was my card charged?": each off-session payment and the top-up it made."""
+
+    list_display = [
+        "created_at",
+        "wallet",
+        "tokens",
+        "amount_cents",
+        "currency",
+        "status",
+        "payment_intent_id",
+    ]
+    list_filter = ["status"]
+    search_fields = [*WALLET_SEARCH, "=payment_intent_id", "=reference"]
+    list_select_related = ["wallet__merchant"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Sponsorship)
+class SponsorshipAdmin(ReadOnlyAdmin):
+    """Read-only: the stores themselves offer, accept, pause and end sponsorships."""
+
+    list_display = ["__str__", "status", "monthly_limit", "created_at", "accepted_at", "ended_at"]
+    list_filter = ["status"]
+    search_fields = ["sponsor__slug", "sponsor__name", "beneficiary__slug", "beneficiary__name"]
+    list_select_related = ["sponsor", "beneficiary"]
+
+
+@admin.register(SponsorshipMonth)
+class SponsorshipMonthAdmin(ReadOnlyAdmin):
+    list_display = ["sponsorship", "month", "limit_tokens", "held", "spent"]
+    list_select_related = ["sponsorship__sponsor", "sponsorship__beneficiary"]

@@ -13,7 +13,23 @@ class WalletsConfig(AppConfig):
         post_save.connect(
             bootstrap.wallet_for_new_merchant, sender=Merchant, dispatch_uid="wallet-for-merchant"
         )
+        from merchants.signals import store_signed_up
+
+        store_signed_up.connect(bootstrap.trial_for_new_store, dispatch_uid="wallets-trial-credits")
         # Also after a test flush: system accounts, prices and the Support group are reference data.
         post_migrate.connect(
             bootstrap.reference_data_ensure, sender=self, dispatch_uid="wallets-reference-data"
         )
+        # A price saved here is used at once by this process (others: within PRICE_CACHE_SECONDS).
+        from django.db.models.signals import post_delete
+
+        from wallets.caches import prices_forget
+        from wallets.models import Price
+
+        post_save.connect(prices_forget, sender=Price, dispatch_uid="wallets-prices-forget-save")
+        post_delete.connect(prices_forget, sender=Price, dispatch_uid="wallets-prices-forget-delete")
+        # Auto-recharge's invariant joins reconcile_ledger (wallets/recharge/checks.py).
+        from wallets.recharge.checks import check_recharges_topped_up_once
+        from wallets.reconcile import register_check
+
+        register_check(check_recharges_topped_up_once)

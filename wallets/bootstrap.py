@@ -38,6 +38,11 @@ SUPPORT_PERMISSIONS = [
     ("wallets", "approve_adjustmentrequest"),
     ("wallets", "view_topuppayment"),
     ("wallets", "view_stripeevent"),
+    ("wallets", "view_sponsorship"),
+    ("wallets", "view_sponsorshipmonth"),
+    # Auto-recharge: "why was my card charged?"
+    ("wallets", "view_rechargeattempt"),
+    ("wallets", "view_rechargesettings"),
 ]
 
 
@@ -65,9 +70,11 @@ def reference_data_ensure(apps=None, **_kwargs) -> None:
                 TopupPack.objects.create(name=name, tokens=tokens, price_cents=cents, sort_order=order)
     support_group_grant(SUPPORT_PERMISSIONS, apps=apps)
     # A flush (transactional tests) recreates system accounts under new ids: forget the cached ones.
+    from wallets.caches import caches_clear
     from wallets.services import system_accounts_forget
 
     system_accounts_forget()
+    caches_clear()
 
 
 def support_group_grant(permissions: list[tuple[str, str]], *, apps=None) -> None:
@@ -100,5 +107,27 @@ def wallet_for_new_merchant(sender, instance, created: bool, raw: bool = False, 
         from wallets.models import Account
 
         Account.objects.get_or_create(
-            merchant=instance, defaults={"kind": Account.Kind.WALLET, "code": f"wallet:{instance.pk}"}
+            merchant=instance, kind=Account.Kind.WALLET, defaults={"code": f"wallet:{instance.pk}"}
         )
+
+
+def trial_for_new_store(sender, merchant, **_kwargs) -> None:
+    """A store made by sign-up can try every tool at once: TRIAL_TOKENS of promotional credits, once."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from merchants.actors import Actor
+    from wallets.services import promo_grant
+
+    if settings.TRIAL_TOKENS <= 0:
+        return
+    promo_grant(
+        merchant=merchant,
+        amount=settings.TRIAL_TOKENS,
+        expires_at=timezone.now() + timedelta(days=settings.TRIAL_DAYS),
+        key=f"trial:{merchant.pk}",
+        actor=Actor.system("trial credits"),
+        memo="Trial credits",
+    )

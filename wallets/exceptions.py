@@ -52,3 +52,10 @@ class IdempotencyKeyReused(LedgerError):
 class InvalidAmount(LedgerError):
     code = "invalid_input"
     status = 400
+
+
+class SponsorshipError(LedgerError):
+    """A sponsorship that cannot be made or changed as asked; the message says why, for the store."""
+
+    code = "invalid_input"
+    status = 400

@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from wallets.models import Price
 
-_KEY = re.compile(r"^adjust:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_KEY = re.compile(rf"^adjust:{_UUID}$")
+_PROMO_KEY = re.compile(rf"^promo-grant:{_UUID}$")
 
 
 class AdjustmentForm(forms.Form):
@@ -36,6 +38,35 @@ class AdjustmentForm(forms.Form):
 
     def clean_key(self) -> str:
         if not _KEY.match(self.cleaned_data["key"]):
+            raise forms.ValidationError("Reload the page: this form's key is not valid.")
+        return self.cleaned_data["key"]
+
+
+class PromotionGrantForm(forms.Form):
+    """A campaign's promotional credits for one store, with the day they expire."""
+
+    amount = forms.IntegerField(min_value=1, max_value=10**12, help_text="Tokens to grant.")
+    expires_on = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="What is left at the end of this day (UTC) is taken back.",
+    )
+    reason = forms.CharField(max_length=300, help_text="The campaign or reason: written on the ledger.")
+    key = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("key", f"promo-grant:{uuid.uuid4()}")
+
+    def clean_expires_on(self):
+        from django.utils import timezone
+
+        if self.cleaned_data["expires_on"] <= timezone.now().date():
+            raise forms.ValidationError("The expiry date must be after today.")
+        return self.cleaned_data["expires_on"]
+
+    def clean_key(self) -> str:
+        if not _PROMO_KEY.match(self.cleaned_data["key"]):
             raise forms.ValidationError("Reload the page: this form's key is not valid.")
         return self.cleaned_data["key"]
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from wallets.models import Account, TopupPayment, Transfer
+from wallets.models import Account, SponsorshipMonth, TopupPayment, Transfer
 
 T = Transfer._meta.db_table
 A = Account._meta.db_table
@@ -92,7 +92,7 @@ _COUNTER_MISMATCH = f"""
 SELECT a.id, a.credits_posted, a.debits_posted, a.debits_pending,
        COALESCE(s.credits, 0), COALESCE(s.debits, 0), COALESCE(s.pending, 0)
   FROM {A} a LEFT JOIN ({_WALLET_SUMS}) s ON s.wallet_id = a.id
- WHERE a.kind = 'wallet'
+ WHERE a.kind IN ('wallet', 'promo')
    AND (a.credits_posted <> COALESCE(s.credits, 0) OR a.debits_posted <> COALESCE(s.debits, 0)
         OR a.debits_pending <> COALESCE(s.pending, 0))
  ORDER BY a.id
@@ -129,15 +129,16 @@ SELECT t.id
   LEFT JOIN {A} w ON w.id = t.wallet_id
   JOIN {A} d ON d.id = t.debit_account_id
   JOIN {A} c ON c.id = t.credit_account_id
- WHERE w.id IS NULL OR w.kind <> 'wallet'
-    OR NOT ((d.id = w.id AND c.kind <> 'wallet') OR (c.id = w.id AND d.kind <> 'wallet'))
+ WHERE w.id IS NULL OR w.kind NOT IN ('wallet', 'promo')
+    OR NOT ((d.id = w.id AND c.kind NOT IN ('wallet', 'promo'))
+            OR (c.id = w.id AND d.kind NOT IN ('wallet', 'promo')))
  ORDER BY t.id
 """  # noqa: S608
 
 _BALANCE_SUM = f"""
-SELECT (SELECT COALESCE(SUM(credits_posted - debits_posted), 0) FROM {A} WHERE kind = 'wallet'),
-       (SELECT COALESCE(SUM(CASE WHEN c.kind <> 'wallet' THEN t.amount ELSE 0 END)
-                      - SUM(CASE WHEN d.kind <> 'wallet' THEN t.amount ELSE 0 END), 0)
+SELECT (SELECT COALESCE(SUM(credits_posted - debits_posted), 0) FROM {A} WHERE kind IN ('wallet', 'promo')),
+       (SELECT COALESCE(SUM(CASE WHEN c.kind NOT IN ('wallet', 'promo') THEN t.amount ELSE 0 END)
+                      - SUM(CASE WHEN d.kind NOT IN ('wallet', 'promo') THEN t.amount ELSE 0 END), 0)
           FROM {T} t JOIN {A} d ON d.id = t.debit_account_id JOIN {A} c ON c.id = t.credit_account_id
          WHERE t.kind IN ({_POSTED}))
 """  # noqa: S608
@@ -172,7 +173,7 @@ def check_balances_sum_to_zero() -> list[Violation]:
 _OVERDRAWN = f"""
 SELECT id, credits_posted - debits_posted - debits_pending, in_debt
   FROM {A}
- WHERE kind = 'wallet' AND credits_posted - debits_posted - debits_pending < 0
+ WHERE kind IN ('wallet', 'promo') AND credits_posted - debits_posted - debits_pending < 0
  ORDER BY id
 """  # noqa: S608
 
@@ -306,6 +307,84 @@ def check_paid_sessions_topped_up_once() -> list[Violation]:
             )
         )
     return violations
+
+
+# Invariant 7: a sponsorship's month counters equal its transfers, and never pass its limit (the CHECK
+# keeps held + spent <= limit_tokens; this proves the counters are the transfers' own).
+_M = SponsorshipMonth._meta.db_table
+_MONTH_MISMATCH = f"""
+SELECT m.id, m.held, m.spent, COALESCE(x.held, 0), COALESCE(x.spent, 0), m.limit_tokens
+  FROM {_M} m LEFT JOIN (
+    SELECT h.sponsorship_month_id AS month_id,
+           SUM(CASE WHEN r.id IS NULL THEN h.amount ELSE 0 END) AS held,
+           SUM(CASE WHEN r.kind = 'settle' THEN r.amount ELSE 0 END) AS spent
+      FROM {T} h LEFT JOIN {T} r ON r.pending_id = h.id
+     WHERE h.kind = 'hold' AND h.sponsorship_month_id IS NOT NULL
+     GROUP BY h.sponsorship_month_id
+  ) x ON x.month_id = m.id
+ WHERE m.held <> COALESCE(x.held, 0) OR m.spent <> COALESCE(x.spent, 0)
+    OR m.held + m.spent > m.limit_tokens
+ ORDER BY m.id
+"""  # noqa: S608 (table names are ours)
+
+# A sponsored transfer moves the sponsor's wallet for another store, and resolves like its hold.
+_SPONSORED_MISSHAPEN = f"""
+SELECT t.id FROM {T} t
+  JOIN {A} w ON w.id = t.wallet_id
+  JOIN {A} b ON b.id = t.beneficiary_id
+  LEFT JOIN {T} h ON h.id = t.pending_id
+ WHERE w.kind <> 'wallet' OR b.kind <> 'wallet' OR w.merchant_id = b.merchant_id
+    OR (h.id IS NOT NULL AND (h.sponsorship_month_id IS DISTINCT FROM t.sponsorship_month_id
+                              OR h.beneficiary_id IS DISTINCT FROM t.beneficiary_id))
+ ORDER BY t.id
+"""  # noqa: S608
+
+
+@register_check
+def check_sponsorship_months() -> list[Violation]:
+    """Invariant 7: every sponsorship month's held and spent equal its sponsored holds and charges, within
+    its limit; every sponsored transfer moves a sponsor's wallet for another store."""
+    violations = [
+        Violation(
+            7,
+            "sponsorship_month_mismatch",
+            f"sponsorship month {month_id}: held {held:,} / spent {spent:,}, transfers say "
+            f"{want_held:,} / {want_spent:,}, limit {limit:,}",
+            (month_id,),
+        )
+        for month_id, held, spent, want_held, want_spent, limit in _rows(_MONTH_MISMATCH)
+    ]
+    if misshapen := tuple(row[0] for row in _rows(_SPONSORED_MISSHAPEN)):
+        violations.append(
+            Violation(
+                7, "sponsored_misshapen", f"{len(misshapen)} sponsored transfer(s) are misshapen", misshapen
+            )
+        )
+    return violations
+
+
+# Invariant 8: promotional credits are gone once they expire (give the sweeper a grace period).
+_EXPIRED_PROMOS_LEFT = f"""
+SELECT id FROM {A}
+ WHERE kind = 'promo' AND expires_at < %s AND credits_posted - debits_posted - debits_pending > 0
+ ORDER BY id
+"""  # noqa: S608
+
+
+@register_check
+def check_expired_promotions_gone(*, now: datetime | None = None) -> list[Violation]:
+    """Invariant 8: no expired promotional block still lends tokens a sweep past its expiry."""
+    cutoff = (now or timezone.now()) - sweep_grace()
+    if left := tuple(row[0] for row in _rows(_EXPIRED_PROMOS_LEFT, [cutoff])):
+        return [
+            Violation(
+                8,
+                "expired_promotion_left",
+                f"{len(left)} expired promotional block(s) still hold tokens",
+                left,
+            )
+        ]
+    return []
 
 
 def ledger_summary() -> str:

@@ -13,10 +13,12 @@ from typing import NamedTuple, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from merchants.actors import Actor
 from merchants.models import Merchant
+from wallets import caches
 from wallets.exceptions import (
     HoldAlreadyResolved,
     HoldExceeded,
@@ -26,7 +28,7 @@ from wallets.exceptions import (
     InvalidAmount,
     LedgerError,
 )
-from wallets.models import Account, Transfer
+from wallets.models import Account, SponsorshipMonth, Transfer
 
 Kind = Transfer.Kind
 
@@ -47,13 +49,26 @@ UPDATE {Account._meta.db_table}
        debits_posted = debits_posted + %s,
        debits_pending = debits_pending + %s,
        in_debt = (%s OR in_debt) AND (credits_posted + %s) - (debits_posted + %s) - (debits_pending + %s) < 0
- WHERE id = %s AND kind = 'wallet'
+ WHERE id = %s AND kind IN ('wallet', 'promo')
    AND credits_posted - debits_posted - debits_pending >= %s
+   AND (%s OR expires_at IS NULL OR expires_at > %s)
 RETURNING credits_posted, debits_posted, debits_pending
 """  # noqa: S608 (the table name is ours, every value is a parameter)
 
 
 _NO_GUARD = -(2**63) + 1
+
+
+def _counter_params(
+    account_id: int, *, credit: int, debit: int, pending: int, need: int, allow_debt: bool
+) -> list:
+    # Only a new hold (a reservation that needs tokens) is refused by an expired promotional block;
+    # releases, charges of earlier holds and the expiry itself still land on it.
+    reserving = pending > 0 and need > 0
+    return [
+        credit, debit, pending, allow_debt, credit, debit, pending, account_id, need,
+        not reserving, timezone.now(),
+    ]  # fmt: skip
 
 
 def _move(
@@ -71,7 +86,9 @@ def _move(
     that only one of them fits (one-api #2440). Credits and releases pass no `need`, so they land even on
     a wallet in debt. With `allow_debt` (clawbacks only) the wallet may go below zero, flagged `in_debt`.
     """
-    params = [credit, debit, pending, allow_debt, credit, debit, pending, wallet_id, need]
+    params = _counter_params(
+        wallet_id, credit=credit, debit=debit, pending=pending, need=need, allow_debt=allow_debt
+    )
     with connection.cursor() as cursor:
         cursor.execute(_COUNTERS_SQL, params)
         row = cursor.fetchone()
@@ -82,6 +99,7 @@ _T = Transfer._meta.db_table
 _TRANSFER_COLUMNS = (
     "kind", "debit_account_id", "credit_account_id", "wallet_id", "amount", "pending_id", "idempotency_key",
     "timeout_at", "actor_kind", "actor_user_id", "actor_label", "memo", "reference", "created_at",
+    "beneficiary_id", "sponsorship_month_id",
 )  # fmt: skip
 # The counter change and the transfer as one statement: atomic on its own (no BEGIN/COMMIT round trips in
 # autocommit), and when the guard refuses, `moved` is empty, nothing is inserted and no row comes back.
@@ -118,7 +136,9 @@ def _apply(
             transfer.balance_after, transfer.held_after = counters.balance, counters.debits_pending
             transfer.save(force_insert=True)
             return transfer
-    params = [credit, debit, pending, allow_debt, credit, debit, pending, wallet_id, need]
+    params = _counter_params(
+        wallet_id, credit=credit, debit=debit, pending=pending, need=need, allow_debt=allow_debt
+    )
     params += [getattr(transfer, column) for column in _TRANSFER_COLUMNS]
     # Inside a caller's transaction a failed statement would poison it: isolate it in a savepoint.
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
@@ -153,18 +173,22 @@ def _new(
     reference: str = "",
     pending: Transfer | None = None,
     timeout_at: datetime | None = None,
+    beneficiary_id: int | None = None,
+    sponsorship_month_id: int | None = None,
 ) -> Transfer:
     return Transfer(
         kind=kind, debit_account_id=debit_id, credit_account_id=credit_id, wallet_id=wallet_id, amount=amount,
         pending=pending, idempotency_key=key, timeout_at=timeout_at, actor_kind=actor.kind,
         actor_user_id=actor.user_id, actor_label=actor.label[:200], memo=memo[:500], reference=reference[:255],
-        created_at=timezone.now(),
+        created_at=timezone.now(), beneficiary_id=beneficiary_id, sponsorship_month_id=sponsorship_month_id,
     )  # fmt: skip
 
 
 def wallet_of(*, merchant: Merchant) -> Account:
+    if (cached := caches.wallet_ref(merchant_id=merchant.pk)) is not None:  # id cached, counters load lazily
+        return cached
     wallet, _ = Account.objects.get_or_create(
-        merchant=merchant, defaults={"kind": Account.Kind.WALLET, "code": f"wallet:{merchant.pk}"}
+        merchant=merchant, kind=Account.Kind.WALLET, defaults={"code": f"wallet:{merchant.pk}"}
     )
     return wallet
 
@@ -353,26 +377,39 @@ def adjustment_create(
 
 
 def hold_create(
-    *, wallet: Account, amount: int, key: str, actor: Actor, timeout: timedelta | None = None, memo: str = ""
+    *,
+    wallet: Account | int,
+    amount: int,
+    key: str,
+    actor: Actor,
+    timeout: timedelta | None = None,
+    memo: str = "",
+    reference: str = "",
+    beneficiary_id: int | None = None,
+    sponsorship_month_id: int | None = None,
 ) -> Transfer:
-    """Reserve `amount` tokens. Replaying `key` returns the first hold and reserves nothing more.
+    """Reserve `amount` tokens of `wallet` (a merchant's wallet or one of its promotional blocks).
+    Replaying `key` returns the first hold and reserves nothing more.
 
-    Raises InsufficientTokens (with required and available) when the wallet cannot cover it.
+    Raises InsufficientTokens (with required and available) when the account cannot cover it. A sponsored
+    part (`sponsorship_month_id`) must already have been counted against its month (wallets.funding).
     """
     _require_positive(amount)
+    account_id = wallet if isinstance(wallet, int) else wallet.pk
     timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
     new = _new(
-        kind=Kind.HOLD, debit_id=wallet.pk, credit_id=system_account_id(Account.Kind.CONSUMPTION),
-        wallet_id=wallet.pk, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
+        kind=Kind.HOLD, debit_id=account_id, credit_id=system_account_id(Account.Kind.CONSUMPTION),
+        wallet_id=account_id, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
+        reference=reference, beneficiary_id=beneficiary_id, sponsorship_month_id=sponsorship_month_id,
     )  # fmt: skip
     try:
-        hold = _apply(wallet_id=wallet.pk, pending=amount, need=amount, transfer=new)
+        hold = _apply(wallet_id=account_id, pending=amount, need=amount, transfer=new)
     except IntegrityError:
-        if (existing := _replay(key, kind=Kind.HOLD, wallet_id=wallet.pk)) is not None:
+        if (existing := _replay(key, kind=Kind.HOLD, wallet_id=account_id)) is not None:
             return existing
         system_accounts_forget()
         raise
-    return hold or _replay_or_refuse(key, kind=Kind.HOLD, wallet_id=wallet.pk, amount=amount)
+    return hold or _replay_or_refuse(key, kind=Kind.HOLD, wallet_id=account_id, amount=amount)
 
 
 def hold_post(*, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "") -> Transfer:
@@ -403,17 +440,33 @@ def hold_void(*, hold: Transfer, key: str, actor: Actor, memo: str = "", kind: s
     return _resolve(hold=hold, kind=kind, amount=hold.amount, key=key, actor=actor, memo=memo)
 
 
+_SPONSORSHIP_MONTH_RESOLVE_SQL = f"""
+UPDATE {SponsorshipMonth._meta.db_table} SET held = held - %s, spent = spent + %s WHERE id = %s
+"""  # noqa: S608 (the table name is ours, every value is a parameter)
+
+
 def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, memo: str) -> Transfer:
     assert hold.wallet_id is not None  # noqa: S101 - hold_create always places a hold against a wallet
     new = _new(
         kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
         amount=amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
+        beneficiary_id=hold.beneficiary_id, sponsorship_month_id=hold.sponsorship_month_id,
     )  # fmt: skip
+    posted = amount if kind == Kind.SETTLE else 0
     try:
-        # Serialises on the wallet row; a second resolution (or a replay) then fails the unique `pending`
-        # or key, or the counters' CHECK, and its counter change never lands.
-        posted = amount if kind == Kind.SETTLE else 0
-        transfer = _apply(wallet_id=hold.wallet_id, debit=posted, pending=-hold.amount, transfer=new)
+        if hold.sponsorship_month_id is None:
+            # Serialises on the wallet row; a second resolution (or a replay) then fails the unique
+            # `pending` or key, or the counters' CHECK, and its counter change never lands.
+            transfer = _apply(wallet_id=hold.wallet_id, debit=posted, pending=-hold.amount, transfer=new)
+        else:
+            # A sponsored part also moves its month from held to spent. The month row is locked before the
+            # sponsor's wallet, the order hold creation takes them in (wallets.funding), so no deadlock.
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        _SPONSORSHIP_MONTH_RESOLVE_SQL, [hold.amount, posted, hold.sponsorship_month_id]
+                    )
+                transfer = _apply(wallet_id=hold.wallet_id, debit=posted, pending=-hold.amount, transfer=new)
     except IntegrityError:
         # Either this key resolved the hold before (a replay: return it) or another resolution did (refuse).
         # A post of 0 is stored as a void, so a settle key may name either.
@@ -452,5 +505,78 @@ def holds_expire(*, now: datetime | None = None, batch: int = 500, lookback: tim
             )
         except HoldAlreadyResolved:
             continue  # a post or void won the race, which is what we wanted anyway
+        count += 1
+    return count
+
+
+PROMO_CODE_MAX = 160  # Account.code's max_length
+
+
+def promo_grant(
+    *,
+    merchant: Merchant,
+    amount: int,
+    expires_at: datetime,
+    key: str,
+    actor: Actor,
+    memo: str = "",
+    reference: str = "",
+) -> Transfer:
+    """Promotional credits: a new block of `amount` tokens (promotions → block) that runs draw before
+    paid tokens and that expires at `expires_at`. Replaying `key` returns the first grant, once."""
+    _require_positive(amount)
+    if expires_at <= timezone.now():
+        raise InvalidAmount("Promotional credits need an expiry date in the future.")
+    code = f"promo:{key}"
+    if len(code) > PROMO_CODE_MAX:
+        code = f"promo:{uuid.uuid5(uuid.NAMESPACE_URL, key)}"
+    block, _ = Account.objects.get_or_create(
+        code=code, defaults={"kind": Account.Kind.PROMO, "merchant": merchant, "expires_at": expires_at}
+    )
+    if block.kind != Account.Kind.PROMO or block.merchant_id != merchant.pk:
+        raise IdempotencyKeyReused(f"Key {key!r} already names another account's credits.")
+    return _post_with_system(
+        wallet=block,
+        system_kind=Account.Kind.PROMOTIONS,
+        amount=amount,
+        kind=Kind.PROMOTION,
+        key=key,
+        actor=actor,
+        memo=memo,
+        reference=reference,
+        to_wallet=True,
+    )
+
+
+def promos_expire(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Move what is left of every expired promotional block back to the promotions account, as a transfer.
+
+    Tokens still held by a run on an expired block stay until the run ends; a later sweep takes what its
+    release gives back. The key names the block's state, so two sweeps at once expire it once.
+    """
+    now = now or timezone.now()
+    blocks = list(
+        Account.objects.filter(kind=Account.Kind.PROMO, expires_at__lte=now)
+        .annotate(left=F("credits_posted") - F("debits_posted") - F("debits_pending"))
+        .filter(left__gt=0)
+        .order_by("expires_at", "id")[:batch]
+    )
+    actor = Actor.system("promotional credit expiry")
+    count = 0
+    for block in blocks:
+        try:
+            _post_with_system(
+                wallet=block,
+                system_kind=Account.Kind.PROMOTIONS,
+                amount=block.available,
+                kind=Kind.PROMO_EXPIRE,
+                key=f"promo:{block.pk}:expire:{block.debits_posted}:{block.debits_pending}",
+                actor=actor,
+                memo=f"Promotional credits expired on {block.expires_at:%Y-%m-%d}",
+                reference="",
+                to_wallet=False,
+            )
+        except InsufficientTokens:
+            continue  # a run's release or a concurrent sweep changed the block: the next sweep takes it
         count += 1
     return count

@@ -21,7 +21,7 @@ from agents.tools import registry
 from merchants.api.views import MerchantApiView
 from tokenhub.api.pagination import NewestFirstPagination
 from tokenhub.api.schema import RETRY_AFTER, errors
-from wallets.selectors import current_prices
+from wallets.selectors import current_prices, funding_of
 
 TOOL_SLUGS = registry.slugs()
 STATUSES = [status for status, _label in Run.Status.choices]
@@ -119,6 +119,17 @@ class RunWaitingOutput(serializers.Serializer):
     message = serializers.CharField(source="waiting_message")
 
 
+class FundingPartOutput(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["sponsored", "promotional", "paid"])  # type: ignore[assignment]
+    held = serializers.IntegerField(help_text="Tokens this source reserved for the run.")
+    charged = serializers.IntegerField(
+        help_text="Tokens this source was charged; 0 until the run is charged."
+    )
+    sponsor = serializers.CharField(
+        help_text="The sponsoring store's name, for a sponsored part; else empty."
+    )
+
+
 class RunOutput(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=Run.Status.choices)
     input = JSON_OBJECT
@@ -129,6 +140,10 @@ class RunOutput(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     waiting = serializers.SerializerMethodField(
         help_text="While a started run waits in the queue again: why (a retry, a lost or restarted worker)."
+    )
+    funding = serializers.SerializerMethodField(
+        help_text="Who pays, part by part in the order the run draws on them: a sponsorship, then "
+        "promotional credits, then the store's paid tokens."
     )
 
     class Meta:
@@ -144,10 +159,15 @@ class RunOutput(serializers.ModelSerializer):
             "cost",
             "error",
             "waiting",
+            "funding",
             "created_at",
             "started_at",
             "finished_at",
         ]
+
+    @extend_schema_field(FundingPartOutput(many=True))
+    def get_funding(self, run: Run):
+        return FundingPartOutput(funding_of(first_hold=run.hold, total=run.held), many=True).data
 
     @extend_schema_field(RunErrorOutput(allow_null=True))
     def get_error(self, run: Run):
@@ -169,6 +189,7 @@ RUN_EXAMPLE = {
     "cost": None,
     "error": None,
     "waiting": None,
+    "funding": [{"source": "paid", "held": 5190, "charged": 0, "sponsor": ""}],
     "created_at": "2026-11-22T12:00:00Z",
     "started_at": None,
     "finished_at": None,

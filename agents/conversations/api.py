@@ -2,7 +2,7 @@
 
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import serializers
+from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
@@ -11,6 +11,7 @@ from agents.conversations import selectors, services
 from agents.models import Conversation, Message
 from agents.runs.budgets import run_create_for_key
 from merchants.api.views import MerchantApiView
+from tokenhub.api.pagination import NewestFirstPagination
 from tokenhub.api.schema import RETRY_AFTER, errors
 
 MESSAGE_MAX = 2000  # the customer-service tool's limit on a customer message
@@ -90,6 +91,18 @@ class ConversationOutput(serializers.ModelSerializer):
         return RunOutput(run).data if run is not None else None
 
 
+class ConversationSummaryOutput(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "status", "customer_ref", "created_at", "updated_at", "handed_over_at"]
+
+
+class ConversationFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+
+
 class MessagePostedOutput(serializers.Serializer):
     message = MessageOutput()
     run = PendingRunField(
@@ -120,17 +133,45 @@ def _conversation_or_404(request, conversation_id) -> Conversation:
     return conversation
 
 
-class ConversationCollectionApi(MerchantApiView):
+class ConversationCollectionApi(MerchantApiView, generics.ListAPIView):
+    serializer_class = ConversationSummaryOutput
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(
+        operation_id="conversations_list",
+        summary="The store's conversations, newest first; without their messages",
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                enum=[value for value, _label in Conversation.Status.choices],
+                description="Only conversations in this status (needs_human: the inbox).",
+            ),
+            RETRY_AFTER,
+        ],
+        responses={200: ConversationSummaryOutput(many=True), **errors(400)},
+        tags=["conversations"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = ConversationFilters(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.conversations_of(merchant=self.request.merchant, **filters.validated_data)
+
     @extend_schema(
         operation_id="conversations_create",
         summary="Start a conversation with the customer-service bot, optionally with its first message",
         description=(
             "Answers 201 with the conversation. With a `message`, a run answering it is created and held "
-            "at once (`run`); poll GET /api/v1/conversations/{id} for the reply."
+            "at once (`run`); poll GET /api/v1/conversations/{id} for the reply. With an "
+            "`Idempotency-Key`, the same key and body answer 201 with the first conversation (nothing more "
+            "is held); the same key with another body answers 409 `idempotency_conflict`."
         ),
         request=ConversationCreateInput,
-        parameters=[RETRY_AFTER],
-        responses={201: ConversationOutput, **errors(400, 402, 413)},
+        parameters=[IDEMPOTENCY_HEADER, RETRY_AFTER],
+        responses={201: ConversationOutput, **errors(400, 402, 409, 413)},
         examples=[
             OpenApiExample(
                 "First message",
@@ -148,6 +189,7 @@ class ConversationCollectionApi(MerchantApiView):
             actor=request.actor,
             customer_ref=data.validated_data.get("customer_ref"),
             message=data.validated_data.get("message"),
+            idempotency_key=idempotency_key_of(request),
             created_by=None if request.api_key else request.user,
             run_creator=_run_creator(request),
         )

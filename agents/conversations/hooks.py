@@ -5,6 +5,7 @@ The engine calls these; it never imports the bot (`agents.runs.hooks`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,16 @@ TOOL = services.TOOL
 HISTORY_MAX_TURNS = 20
 HISTORY_TOKEN_BUDGET = 3000
 
+# (merchant, customer message) -> (label, text) sections, or None to send the store profile's knowledge
+# base. Set by the app that owns the store's articles (widgets), which agents may not import.
+KnowledgeSource = Callable[[Merchant, str], tuple[tuple[str, str], ...] | None]
+_knowledge_source: KnowledgeSource | None = None
+
+
+def knowledge_source_set(source: KnowledgeSource | None) -> None:
+    global _knowledge_source
+    _knowledge_source = source
+
 
 class ConversationHooks:
     def history(self, *, merchant: Merchant, data: Any, before: datetime | None) -> list[dict[str, str]]:
@@ -28,6 +39,14 @@ class ConversationHooks:
             max_turns=HISTORY_MAX_TURNS,
             token_budget=HISTORY_TOKEN_BUDGET,
         )
+
+    def knowledge(
+        self, *, merchant: Merchant, data: Any, before: datetime | None
+    ) -> tuple[tuple[str, str], ...] | None:
+        message = getattr(data, "message", None)
+        if _knowledge_source is None or not message:
+            return None
+        return _knowledge_source(merchant, message)
 
     def on_succeeded(self, *, run: Run) -> None:
         services.conversation_reply_record(run=run)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.errors import ConversationClosed, IdempotencyConflict, InvalidRunInput
 from agents.models import Conversation, Message, Run
 from agents.runs.create import run_create
 from merchants.actors import Actor
-from merchants.models import Merchant
+from merchants.emails import email_send
+from merchants.models import Membership, Merchant
 
 TOOL = "customer-service"
 Status = Conversation.Status
@@ -47,21 +48,55 @@ def conversation_start(
     """A new open conversation and, with `message`, its first customer turn (and the run answering it).
 
     One transaction: when the first turn cannot be paid for (InsufficientTokens), nothing is created.
+    A replayed `idempotency_key` answers the first conversation (IdempotencyConflict if the customer
+    reference or the first message differ); two concurrent starts with one key create one conversation.
     """
-    with transaction.atomic():
-        conversation = Conversation.objects.create(merchant=merchant, customer_ref=(customer_ref or "")[:120])
-        if message is None:
-            return conversation, None, None
-        posted, run = message_post(
-            conversation=conversation,
-            content=message,
-            actor=actor,
-            idempotency_key=idempotency_key,
-            created_by=created_by,
-            api_key_id=api_key_id,
-            run_creator=run_creator,
+    customer_ref = (customer_ref or "")[:120]
+    if idempotency_key is not None and (
+        replayed := _conversation_replayed(merchant, idempotency_key, customer_ref, message)
+    ):
+        return replayed
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                merchant=merchant, customer_ref=customer_ref, idempotency_key=idempotency_key
+            )
+            if message is None:
+                return conversation, None, None
+            posted, run = message_post(
+                conversation=conversation,
+                content=message,
+                actor=actor,
+                created_by=created_by,
+                api_key_id=api_key_id,
+                run_creator=run_creator,
+            )
+            return conversation, posted, run
+    except IntegrityError:
+        # A concurrent start with the same key won the unique constraint: answer with its conversation.
+        if idempotency_key is None or not (
+            replayed := _conversation_replayed(merchant, idempotency_key, customer_ref, message)
+        ):
+            raise
+        return replayed
+
+
+def _conversation_replayed(
+    merchant: Merchant, idempotency_key: str, customer_ref: str, message: str | None
+) -> tuple[Conversation, Message | None, Run | None] | None:
+    first = Conversation.objects.filter(merchant=merchant, idempotency_key=idempotency_key).first()
+    if first is None:
+        return None
+    posted = (
+        first.messages.filter(role=Role.CUSTOMER).select_related("run").order_by("created_at", "id").first()
+    )
+    same_message = (posted.content if posted else None) == ((message or "").strip() or None)
+    if first.customer_ref != customer_ref or not same_message:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used to start a different conversation.",
+            details={"idempotency_key": idempotency_key, "conversation": str(first.pk)},
         )
-        return conversation, posted, run
+    return first, posted, posted.run if posted else None
 
 
 def message_post(
@@ -152,12 +187,39 @@ def conversation_reply_record(*, run: Run) -> Message | None:
         },
     )
     now = timezone.now()
-    if run.output.get("needs_human"):
-        Conversation.objects.filter(pk=conversation.pk, status=Status.OPEN).update(
-            status=Status.NEEDS_HUMAN, handed_over_at=now
-        )
+    if run.output.get("needs_human") and Conversation.objects.filter(
+        pk=conversation.pk, status=Status.OPEN
+    ).update(status=Status.NEEDS_HUMAN, handed_over_at=now):
+        _handover_notify(conversation)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
     return reply
+
+
+def conversation_hand_over(*, conversation: Conversation) -> bool:
+    """The customer asked for a person: an open conversation waits for staff (later messages create no
+    run, so nothing is charged). True if it changed; a conversation already waiting or closed stays so."""
+    with transaction.atomic():
+        changed = Conversation.objects.filter(pk=conversation.pk, status=Status.OPEN).update(
+            status=Status.NEEDS_HUMAN, handed_over_at=timezone.now(), updated_at=timezone.now()
+        )
+        if changed:
+            _handover_notify(conversation)
+        conversation.refresh_from_db(fields=["status", "handed_over_at", "updated_at"])
+        return bool(changed)
+
+
+def _handover_notify(conversation: Conversation) -> None:
+    """Email the store's owners and managers that a customer waits for a person (sent after commit)."""
+    managers = Membership.objects.filter(
+        merchant_id=conversation.merchant_id, role__in=[Membership.Role.OWNER, Membership.Role.MANAGER]
+    ).select_related("user", "merchant")
+    for membership in managers:
+        email_send(
+            to=membership.user.email,
+            template="support_handover",
+            context={"store": membership.merchant.name, "conversation_id": str(conversation.pk)},
+            language=getattr(membership.user, "language", None) or None,
+        )
 
 
 def conversation_message_flag(*, run: Run) -> int:

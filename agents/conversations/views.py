@@ -1,19 +1,14 @@
 """Dashboard pages of the support bot: a test console and the inbox of conversations handed to a person."""
 
-import json
-import time
-
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from agents import selectors
 from agents.conversations import selectors as conversation_selectors
 from agents.conversations import services
-from agents.models import Run
-from agents.runs import streams
 from merchants.actors import Actor
 from merchants.decorators import merchant_required
 from tokenhub.errors import ApplicationError
@@ -26,7 +21,7 @@ def _conversation_or_404(request, conversation_id):
         merchant=request.merchant, conversation_id=conversation_id
     )
     if conversation is None:
-        raise Http404("No such conversation.")
+        raise Http404(gettext("There is no such conversation in this store."))
     return conversation
 
 
@@ -114,37 +109,7 @@ def support_staff_reply(request, conversation_id):
         _post_error(request, exc)
     else:
         if then == "close":
-            messages.success(request, "Conversation closed.")
+            messages.success(request, gettext("Conversation closed."))
         elif then == "bot":
-            messages.success(request, "Handed back to the bot.")
+            messages.success(request, gettext("Handed back to the bot."))
     return redirect("support-conversation", conversation_id=conversation.id)
-
-
-# An SSE response holds one web thread (gthread) at most this long; the thread's polling shows the stored reply.
-STREAM_SECONDS = 25
-
-
-@merchant_required
-def support_run_stream(request, run_id):
-    """Server-sent events: the bot's reply as the worker streams it, then `done` once the run finished."""
-    run = selectors.run_of(merchant=request.merchant, run_id=run_id)
-    if run is None or run.tool != services.TOOL:
-        raise Http404("No such run.")
-
-    def events():
-        sent, deadline = None, time.monotonic() + STREAM_SECONDS
-        while time.monotonic() < deadline:
-            finished = Run.objects.filter(pk=run.pk, status__in=Run.TERMINAL).exists()
-            reply = streams.partial_reply(streams.stream_text(run.pk))
-            if reply and reply != sent:
-                sent = reply
-                yield f"data: {json.dumps({'reply': reply})}\n\n"
-            if finished:
-                break
-            time.sleep(0.25)
-        yield "event: done\ndata: {}\n\n"
-
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response

@@ -20,10 +20,13 @@ from django.db import IntegrityError, transaction
 from agents.errors import IdempotencyConflict
 from agents.models import Batch, Run
 from agents.runs.estimate import Estimate, request_hash, run_estimate, stored_input
+from agents.runs.failures import failed_runs_check
+from agents.runs.memos import run_memo
 from merchants.actors import Actor
 from merchants.models import Merchant
+from wallets.balance_events import wallet_spent
 from wallets.exceptions import InsufficientTokens
-from wallets.services import hold_create, wallet_of
+from wallets.funding import funding_hold
 
 logger = logging.getLogger(__name__)
 
@@ -66,21 +69,26 @@ def runs_build(*, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor) ->
     """Hold for and insert each run, inside the caller's transaction; enqueue them all when it commits.
 
     Raises InsufficientTokens at the first hold the wallet cannot cover; the caller's transaction then
-    rolls every earlier hold back with it.
+    rolls every earlier hold back with it. Raises TooManyFailedRuns while the store is slowed for failing
+    runs (agents.runs.failures), before anything is held.
     """
-    wallet = wallet_of(merchant=merchant)
+    failed_runs_check(merchant_id=merchant.pk)
     runs: list[Run] = []
+    spent_wallets: set[int] = set()
     for spec in specs:
         run_id = uuid.uuid4()
         tool = spec.estimate.tool
-        where = f" (batch {spec.batch.pk} row {spec.batch_row})" if spec.batch is not None else ""
-        hold = hold_create(
-            wallet=wallet,
+        where = f" (bulk row {spec.batch_row})" if spec.batch is not None else ""
+        funded = funding_hold(
+            merchant=merchant,
+            tool=tool.slug,
             amount=spec.estimate.held,
             key=hold_key(run_id),
             actor=actor,
-            memo=f"{tool.slug} run {run_id}{where}",
+            memo=run_memo(tool.slug, run_id, where),
+            reference=str(run_id),
         )
+        spent_wallets |= funded.wallet_ids
         runs.append(
             Run(
                 id=run_id,
@@ -90,7 +98,7 @@ def runs_build(*, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor) ->
                 model=tool.model,
                 price=spec.estimate.price,
                 held=spec.estimate.held,
-                hold=hold,
+                hold=funded.parts[0],
                 idempotency_key=spec.idempotency_key,
                 request_hash=spec.request_hash,
                 created_by=spec.created_by,
@@ -104,6 +112,8 @@ def runs_build(*, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor) ->
     else:
         Run.objects.bulk_create(runs, batch_size=500)
     transaction.on_commit(partial(runs_enqueue, [run.pk for run in runs]))
+    for wallet_id in sorted(spent_wallets):
+        transaction.on_commit(partial(wallet_spent, wallet_id=wallet_id))
     return runs
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ def input_validate(tool: Tool, input: Any) -> BaseModel:
         for error in exc.errors:
             field = error["field"] or "input"
             details[field] = f"{details[field]}; {error['message']}" if field in details else error["message"]
-        raise InvalidRunInput(f"Some fields need a change: {exc.message}", details=details) from None
+        raise InvalidRunInput(f"Some fields need a change. {exc.message}", details=details) from None
 
 
 def run_messages(
@@ -55,9 +55,14 @@ def run_messages(
 ) -> list[dict[str, str]]:
     """The messages a run sends: the tool's prompt and whatever its product's hooks replay."""
     history: list[dict[str, str]] = []
+    profile = merchant_profile(merchant)
     if (run_hooks := hooks.for_tool(tool.slug)) is not None:
-        history = run_hooks.history(merchant=merchant, data=tool.validate_input(input), before=before)
-    return tool.build_messages(input, merchant_profile(merchant), history=history)
+        data = tool.validate_input(input)
+        history = run_hooks.history(merchant=merchant, data=data, before=before)
+        knowledge = run_hooks.knowledge(merchant=merchant, data=data, before=before)
+        if knowledge is not None:
+            profile = replace(profile, knowledge=knowledge)
+    return tool.build_messages(input, profile, history=history)
 
 
 def request_hash(*, tool: str, input: Any) -> str:

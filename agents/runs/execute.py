@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -45,6 +45,7 @@ from agents.runs.settle import (
     run_time_out,
 )
 from agents.runs.streams import stream_publish, stream_restart
+from agents.runs.usage import CallUsage, usage_record
 from tokenhub import metrics
 from tokenhub.logs import log_context
 
@@ -141,7 +142,7 @@ def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
 
 
 def _call(
-    run: Run, messages: list[dict[str, str]], budget: CallBudget
+    run: Run, messages: list[dict[str, str]], budget: CallBudget, usage: CallUsage | None = None
 ) -> tuple[llm.Completion, dict[str, Any]]:
     """One model call, and at most one repaired call when the answer does not parse.
 
@@ -151,6 +152,8 @@ def _call(
     streamed = tool.uses_history and settings.RUN_STREAM_REPLIES
     request_id = f"{run.pk}:{run.attempts}"
     completion = _ask(run, messages, tool.max_tokens, request_id, budget, streamed=streamed)
+    if usage is not None:
+        usage.add(completion)
     try:
         return completion, tool.parse_output(completion.text, run.input).model_dump(mode="json")
     except llm.InvalidModelOutput as exc:
@@ -158,6 +161,8 @@ def _call(
         metrics.incr("model_unusable_answers_total", model=run.model)
     repaired = [*messages, {"role": "user", "content": REPAIR_NOTE}]
     completion = _ask(run, repaired, tool.max_tokens, f"{request_id}:repair", budget, streamed=streamed)
+    if usage is not None:
+        usage.add(completion)  # the provider bills the repair too, whether or not it parses
     # A second unusable answer raises InvalidModelOutput: the run fails, no half-parsed output is kept.
     return completion, tool.parse_output(completion.text, run.input).model_dump(mode="json")
 
@@ -250,12 +255,28 @@ def run_execute(*, run_id: uuid.UUID | str) -> Outcome:
     seconds = min(
         float(settings.QWEN_CALL_DEADLINE_SECONDS), (run.deadline_at - timezone.now()).total_seconds()
     )
+    usage = CallUsage(model=run.model)
+    try:
+        return _execute_claimed(run, claim, messages, seconds, usage)
+    finally:
+        # Whatever the outcome, the provider billed the calls that answered (success recorded them already).
+        if usage.calls and not usage.recorded:
+            try:
+                with db_slot():
+                    usage_record(run_id=run.pk, usage=usage)
+            except Exception:  # the run has ended already: a lost usage row must not turn into a retry
+                logger.exception("Run %s: could not record its provider usage.", run.pk)
+
+
+def _execute_claimed(
+    run: Run, claim: int, messages: list[dict[str, str]], seconds: float, usage: CallUsage
+) -> Outcome:
     with (
         log_context(run_id=str(run.pk), merchant_id=str(run.merchant_id)),
         registry.holding(run.pk, claim, seconds) as flight,
     ):
         try:
-            completion, output = _call(run, messages, flight.budget)
+            completion, output = _call(run, messages, flight.budget, usage)
         except llm.ModelBusy as exc:
             return _busy(run, claim, exc)
         except llm.LLMError as exc:  # rejected, moderation, arrears, unusable output: retrying cannot help
@@ -270,8 +291,10 @@ def run_execute(*, run_id: uuid.UUID | str) -> Outcome:
                 run_fail(run=run, claim=claim, code="internal_error", message=INTERNAL_ERROR_MESSAGE)
             return Outcome("failed")
         try:
-            with db_slot():
+            with db_slot(), transaction.atomic():
                 settled = run_succeed(run=run, claim=claim, completion=completion, output=output)
+                usage_record(run_id=run.pk, usage=usage)
+            usage.recorded = True  # committed with the charge
         except Exception:
             logger.exception("Run %s: could not settle; failing it without a charge.", run.pk)
             with db_slot():

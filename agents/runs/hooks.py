@@ -21,6 +21,12 @@ class RunHooks(Protocol):
         """Earlier turns the run's prompt replays ([] for none). `before`: the run's creation, or None
         while estimating. The estimate and the call build the same prompt, so the hold covers them."""
 
+    def knowledge(
+        self, *, merchant: Merchant, data: Any, before: datetime | None
+    ) -> tuple[tuple[str, str], ...] | None:
+        """The (label, text) knowledge sections retrieved for this input, or None to use the whole store
+        profile. Must depend only on the input and the store's data, so the estimate and the call agree."""
+
     def on_succeeded(self, *, run: Run) -> None:
         """Inside the settling transaction, after the charge: record what the run produced."""
 

@@ -1,5 +1,6 @@
-"""Invariant 5, registered with `wallets.reconcile`: every succeeded run has exactly one settlement, and
-a failed or canceled run is charged nothing. One set-based query over runs and the transfers they name."""
+"""Invariant 5, registered with `wallets.reconcile`: every finished run has resolved every part of its hold,
+a succeeded run was charged exactly its cost across them, and a failed or canceled run nothing. One
+set-based query over runs and the transfers they name."""
 
 import uuid
 
@@ -12,32 +13,61 @@ from wallets.reconcile import Violation
 R = Run._meta.db_table
 T = Transfer._meta.db_table
 
-# Per run, what is wrong, if anything: `s` is the settlement the run names, `res` whatever resolved its hold.
-_BAD_RUNS = f"""
+
+def _run_reference() -> str:
+    """The run id as its hold parts carry it in `reference` (str(uuid), with dashes), in SQL."""
+    if connection.vendor == "postgresql":
+        return "CAST(r.id AS TEXT)"
+    # SQLite stores a UUID as 32 hex digits.
+    return (
+        "substr(r.id, 1, 8) || '-' || substr(r.id, 9, 4) || '-' || substr(r.id, 13, 4) || '-' "
+        "|| substr(r.id, 17, 4) || '-' || substr(r.id, 21, 12)"
+    )
+
+
+# Per run, what is wrong, if anything. `parts` are the run's hold parts (one per funding source: the one it
+# names, and any that carry its id) with what resolved each; `s` is the settlement the run names.
+def _bad_runs_sql() -> str:
+    return f"""
+WITH parts AS (
+  SELECT r.id AS run_id, h.amount AS held, res.kind AS res_kind, res.amount AS res_amount
+    FROM {R} r
+    JOIN {T} h ON h.kind = 'hold' AND (h.id = r.hold_id OR h.reference = {_run_reference()})
+    LEFT JOIN {T} res ON res.pending_id = h.id
+), per_run AS (
+  SELECT run_id,
+         SUM(held) AS held,
+         SUM(CASE WHEN res_kind = 'settle' THEN res_amount ELSE 0 END) AS charged,
+         SUM(CASE WHEN res_kind IS NULL THEN 1 ELSE 0 END) AS open_parts,
+         SUM(CASE WHEN res_kind = 'settle' THEN 1 ELSE 0 END) AS charges
+    FROM parts GROUP BY run_id
+)
 SELECT problem, id FROM (
   SELECT r.id,
          CASE
-           WHEN res.kind = 'settle' AND r.status <> 'succeeded' THEN 'charged_without_success'
-           WHEN r.status IN ('succeeded', 'failed', 'canceled') AND s.id IS NULL THEN 'finished_unsettled'
+           WHEN p.charges > 0 AND r.status <> 'succeeded' THEN 'charged_without_success'
+           WHEN r.status IN ('succeeded', 'failed', 'canceled') AND (s.id IS NULL OR p.open_parts > 0)
+                THEN 'finished_unsettled'
            WHEN s.id IS NOT NULL AND s.pending_id IS DISTINCT FROM r.hold_id THEN 'settlement_of_other_hold'
-           WHEN r.status = 'succeeded' AND s.kind = 'settle' AND s.amount <> r.cost THEN 'charge_differs_from_cost'
-           WHEN r.status = 'succeeded' AND s.kind <> 'settle' AND COALESCE(r.cost, 0) <> 0 THEN 'cost_not_charged'
+           WHEN p.held IS DISTINCT FROM r.held THEN 'parts_differ_from_held'
+           WHEN r.status = 'succeeded' AND p.charged <> COALESCE(r.cost, 0) THEN 'charge_differs_from_cost'
            WHEN r.status IN ('failed', 'canceled') AND COALESCE(r.cost, 0) <> 0 THEN 'unsuccessful_with_cost'
          END AS problem
     FROM {R} r
+    LEFT JOIN per_run p ON p.run_id = r.id
     LEFT JOIN {T} s ON s.id = r.settlement_id
-    LEFT JOIN {T} res ON res.pending_id = r.hold_id
 ) bad
 WHERE problem IS NOT NULL
 ORDER BY problem, id
 """  # noqa: S608 (table names are ours)
 
+
 _PROBLEMS = {
     "charged_without_success": "run(s) charged but not succeeded",
     "finished_unsettled": "finished run(s) without a settlement",
     "settlement_of_other_hold": "run(s) whose settlement resolves another hold",
+    "parts_differ_from_held": "run(s) whose hold parts do not add up to what they held",
     "charge_differs_from_cost": "succeeded run(s) charged another amount than their cost",
-    "cost_not_charged": "succeeded run(s) with a cost but a released hold",
     "unsuccessful_with_cost": "failed or canceled run(s) with a cost",
 }
 
@@ -47,7 +77,7 @@ def check_runs_settled_once() -> list[Violation]:
     bad: dict[str, list[str]] = {}
     with connection.cursor() as cursor:
         # Portable SQL (PostgreSQL and the SQLite dev default); only offending runs come back.
-        cursor.execute(_BAD_RUNS)
+        cursor.execute(_bad_runs_sql())
         for problem, run_id in cursor.fetchall():
             bad.setdefault(problem, []).append(str(uuid.UUID(str(run_id))))  # SQLite: dashless hex
     return [

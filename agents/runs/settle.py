@@ -13,7 +13,7 @@ import logging
 import uuid
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -23,12 +23,15 @@ from django.utils import timezone
 from agents.errors import RunNotCancelable, RunNotRefundable
 from agents.llm import Completion
 from agents.models import Run
-from agents.runs import hooks
+from agents.runs import hooks, streams
 from agents.runs.create import run_enqueue
+from agents.runs.failures import run_failure_record
+from agents.runs.memos import run_memo, usage_memo
 from merchants.actors import Actor
 from wallets.exceptions import HoldAlreadyResolved, HoldExpired
-from wallets.models import Transfer
-from wallets.services import hold_post, hold_void, refund_credit, wallet_of
+from wallets.funding import funding_post, funding_release, hold_parts
+from wallets.models import Account, Transfer
+from wallets.services import refund_credit
 
 logger = logging.getLogger(__name__)
 
@@ -59,19 +62,21 @@ def settle_key(run_id: uuid.UUID | str) -> str:
     return f"run:{run_id}:settle"
 
 
+def run_hold_parts(run: Run) -> list[Transfer]:
+    """The run's hold parts, one per funding source, in draw order (wallets.funding)."""
+    return hold_parts(first=run.hold, total=run.held)
+
+
 def hold_release(*, run: Run, actor: Actor, memo: str) -> Transfer:
-    """Release the run's whole hold under its settlement key; an already expired hold is its own release."""
-    try:
-        return hold_void(hold=run.hold, key=settle_key(run.pk), actor=actor, memo=memo)
-    except HoldAlreadyResolved:
-        resolution = Transfer.objects.get(pending_id=run.hold_id)
-        if resolution.kind == Transfer.Kind.SETTLE:  # only a charge under our own key could do this
-            raise
-        return resolution
+    """Release every part of the run's hold under its settlement key; an already expired part is its own
+    release. Returns the first part's release, which the run names as its settlement."""
+    return funding_release(parts=run_hold_parts(run), key=settle_key(run.pk), actor=actor, memo=memo)[0]
 
 
 def _apply(run: Run, fields: dict[str, Any]) -> None:
     Run.objects.filter(pk=run.pk).update(**fields)
+    if fields.get("status") in Run.TERMINAL:  # live-reply readers stop waiting (agents.runs.streams)
+        transaction.on_commit(partial(streams.stream_finish, run.pk))
     for name, value in fields.items():
         setattr(run, name, value)
 
@@ -88,7 +93,7 @@ def run_finish_unpaid(
         run = _locked(run_id, where)
         if run is None:
             return None
-        settlement = hold_release(run=run, actor=actor, memo=f"{run.tool} run {run.pk} {status}")
+        settlement = hold_release(run=run, actor=actor, memo=run_memo(run.tool, run.pk, f" {status}"))
         _apply(
             run,
             {
@@ -102,6 +107,8 @@ def run_finish_unpaid(
                 "waiting": Waiting.NONE,
             },
         )
+        if status == Status.FAILED:
+            transaction.on_commit(partial(run_failure_record, merchant_id=run.merchant_id, code=code))
         if code == "moderation" and (run_hooks := hooks.for_tool(run.tool)) is not None:
             run_hooks.on_moderated(run=run)
         return run
@@ -183,19 +190,21 @@ def run_succeed(*, run: Run, claim: int, completion: Completion, output: dict[st
         if _locked(run.pk, running_under(claim)) is None:
             return None
         try:
-            settlement: Transfer | None = hold_post(
-                hold=run.hold,
+            settlement: Transfer | None = funding_post(
+                parts=run_hold_parts(run),
                 amount=charged,
                 key=settle_key(run.pk),
                 actor=WORKER,
-                memo=f"{run.tool} run {run.pk}: {completion.input_tokens} in, {completion.output_tokens} out",
-            )
+                memo=run_memo(
+                    run.tool, run.pk, usage_memo(completion.input_tokens, completion.output_tokens)
+                ),
+            )[0]
         except (HoldExpired, HoldAlreadyResolved):
             settlement = None
         fields: dict[str, Any]
         if settlement is None or settlement.pending_id != run.hold_id:
             # The hold outlived its timeout: charging now would take tokens the merchant was told are free.
-            settlement = hold_release(run=run, actor=WORKER, memo=f"{run.tool} run {run.pk} timed out")
+            settlement = hold_release(run=run, actor=WORKER, memo=run_memo(run.tool, run.pk, " timed out"))
             fields = {
                 "status": Status.FAILED,
                 "cost": 0,
@@ -264,11 +273,32 @@ def run_refund(*, run: Run, actor: Actor, amount: int | None = None, memo: str =
         raise RunNotRefundable(
             f"A refund must be between 1 and the run's cost, {cost}.", details={"cost": cost}
         )
-    return refund_credit(
-        wallet=wallet_of(merchant=run.merchant),
-        amount=amount,
-        key=f"run:{run.pk}:refund",
-        actor=actor,
-        memo=memo or f"Refund of {run.tool} run {run.pk}",
-        reference=str(run.pk),
-    )
+    # Back to whoever paid, the last-drawn source first: the store's paid tokens, then its promotional
+    # credits, then a sponsor. Each part's key is fixed, so a replay refunds nothing more.
+    charges = Transfer.objects.filter(
+        kind=Transfer.Kind.SETTLE, pending__in=[part.pk for part in run_hold_parts(run)]
+    ).select_related("wallet")
+    refunds: list[Transfer] = []
+    left = amount
+    for index, charge in enumerate(sorted(charges, key=_draw_index, reverse=True)):
+        if left == 0:
+            break
+        share = min(left, charge.amount)
+        refunds.append(
+            refund_credit(
+                wallet=cast(Account, charge.wallet),  # a charge always names the account it took from
+                amount=share,
+                key=f"run:{run.pk}:refund" if index == 0 else f"run:{run.pk}:refund:{index}",
+                actor=actor,
+                memo=memo or f"Refund of {run_memo(run.tool, run.pk)}",
+                reference=str(run.pk),
+            )
+        )
+        left -= share
+    return refunds[0]
+
+
+def _draw_index(charge: Transfer) -> int:
+    # A part's charge carries the part's index after the settlement key (wallets.funding.part_key).
+    suffix = charge.idempotency_key.rsplit(":", 1)[1]
+    return int(suffix) if suffix.isdigit() else 0

@@ -3,8 +3,10 @@ the dashboard reads it over server-sent events. Best effort: a Redis outage neve
 (the stored reply, written when the run settles, is the truth); without REDIS_URL nothing is published.
 
 Per run, a Redis list `run:<id>:stream` of text pieces (the raw JSON answer as streamed), expiring after
-STREAM_TTL_SECONDS. A reader stops when the run is finished (the database says so), then shows the stored
-reply.
+STREAM_TTL_SECONDS, and a pub/sub channel `run:<id>:events` that says when the list changed (`p`), started
+over (`r`) or the run ended (`d`). Readers (agents.conversations.stream, an async view) wait on the channel
+instead of polling, so an open stream costs a Redis connection and a coroutine, never a thread. A reader
+stops when the run is finished (the database says so), then shows the stored reply.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def stream_key(run_id: Any) -> str:
     return f"run:{run_id}:stream"
 
 
+def events_channel(run_id: Any) -> str:
+    return f"run:{run_id}:events"
+
+
+PIECE, RESTART, DONE = b"p", b"r", b"d"
+
+
 def _redis() -> Any | None:
     return shared_redis(settings.REDIS_URL) if settings.REDIS_URL else None
 
@@ -38,7 +47,13 @@ def stream_publish(run_id: Any, piece: str) -> None:
         return
     try:
         key = stream_key(run_id)
-        client.pipeline().rpush(key, piece).expire(key, STREAM_TTL_SECONDS).execute()
+        (
+            client.pipeline()
+            .rpush(key, piece)
+            .expire(key, STREAM_TTL_SECONDS)
+            .publish(events_channel(run_id), PIECE)
+            .execute()
+        )
     except Exception:
         logger.warning("Could not publish a stream piece of run %s.", run_id, exc_info=True)
 
@@ -48,9 +63,19 @@ def stream_restart(run_id: Any) -> None:
     if (client := _redis()) is None:
         return
     try:
-        client.delete(stream_key(run_id))
+        client.pipeline().delete(stream_key(run_id)).publish(events_channel(run_id), RESTART).execute()
     except Exception:
         logger.warning("Could not reset the stream of run %s.", run_id, exc_info=True)
+
+
+def stream_finish(run_id: Any) -> None:
+    """The run ended (called after the commit that ended it): readers stop waiting and show the stored reply."""
+    if (client := _redis()) is None:
+        return
+    try:
+        client.publish(events_channel(run_id), DONE)
+    except Exception:
+        logger.warning("Could not announce the end of run %s.", run_id, exc_info=True)
 
 
 def stream_text(run_id: Any) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from agents.errors import InvalidToolInput, UnknownTool  # noqa: F401 - part of the tools API
 from agents.llm.errors import InvalidModelOutput
+from agents.tools.messages import plain_errors
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 DEFAULT_LANGUAGE = "en"
@@ -37,6 +38,9 @@ class MerchantProfile:
     brand_voice: str = ""
     default_language: str = DEFAULT_LANGUAGE
     knowledge_base: str = ""
+    # (label, text) pairs a product retrieved for this one call, in place of the whole knowledge base;
+    # None: no retrieval, the tool reads `knowledge_base`.
+    knowledge: tuple[tuple[str, str], ...] | None = None
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -108,11 +112,13 @@ class Tool:
         if isinstance(data, BaseModel):
             data = data.model_dump()
         if not isinstance(data, Mapping):
-            raise InvalidToolInput([{"field": "", "message": "Input must be a JSON object."}])
+            raise InvalidToolInput(
+                [{"field": "", "label": "Input", "message": "Send the input as a JSON object."}]
+            )
         try:
             return self.input_model.model_validate(data)
         except ValidationError as exc:
-            raise InvalidToolInput(field_errors(exc)) from None
+            raise InvalidToolInput(plain_errors(exc)) from None
 
     def build_messages(
         self,

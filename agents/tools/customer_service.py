@@ -28,7 +28,11 @@ def knowledge_sections(knowledge_base: str) -> list[KnowledgeSection]:
     return [KnowledgeSection(f"kb-{i}", text) for i, text in enumerate(paragraphs, start=1)]
 
 
-def _knowledge_text(knowledge_base: str) -> str:
+def _knowledge_text(knowledge_base: str, retrieved: tuple[tuple[str, str], ...] | None = None) -> str:
+    if retrieved is not None:
+        if not retrieved:
+            return "(No article of the store's knowledge base matches this message.)"
+        return "\n\n".join(f"[{label}] {text}" for label, text in retrieved)
     sections = knowledge_sections(knowledge_base)
     if not sections:
         return "(The store has not written a knowledge base yet.)"
@@ -55,7 +59,7 @@ def _variables(data: CustomerServiceInput, profile: MerchantProfile) -> dict[str
         "store_name": profile.store_name,
         "brand_voice": voice_or_default(profile),
         "language": profile.default_language or "en",
-        "knowledge_base": _knowledge_text(profile.knowledge_base),
+        "knowledge_base": _knowledge_text(profile.knowledge_base, profile.knowledge),
         "message": data.message,
     }
 

@@ -65,7 +65,7 @@ class MarketingInput(BaseModel):
     def names_a_product_or_a_brief(self) -> MarketingInput:
         if not self.product_name and not self.brief:
             raise PydanticCustomError(
-                "missing", "Give a product_name or a brief (or both).", {"field": "product_name"}
+                "missing", "Give a product name or a brief (or both).", {"field": "product_name"}
             )
         return self
 

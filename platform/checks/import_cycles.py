@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grimp
 
-PACKAGES = ("tokenhub", "merchants", "wallets", "agents", "devtools")
+PACKAGES = ("tokenhub", "merchants", "wallets", "agents", "widgets", "devtools")
 
 
 def cycles(graph: grimp.ImportGraph) -> list[list[str]]:

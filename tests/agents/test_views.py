@@ -4,8 +4,7 @@ import pytest
 from django.urls import reverse
 
 from agents.models import Batch, Run
-from merchants.actors import Actor
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, fund
 from wallets import services
 from wallets.models import Transfer
 
@@ -20,12 +19,7 @@ def member(client):
 
 
 def _fund(merchant, tokens: int) -> None:
-    services.promotion_credit(
-        wallet=services.wallet_of(merchant=merchant),
-        amount=tokens,
-        key=f"fund:{merchant.pk}:{tokens}",
-        actor=Actor.system("test"),
-    )
+    fund(merchant, tokens, key=f"fund:{merchant.pk}:{tokens}")
 
 
 def test_the_listing_form_creates_a_queued_run_with_its_hold(client, member):

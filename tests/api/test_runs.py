@@ -22,6 +22,7 @@ RUN_FIELDS = {
     "cost",
     "error",
     "waiting",
+    "funding",
     "created_at",
     "started_at",
     "finished_at",

@@ -13,7 +13,15 @@ def test_the_wallet_shows_balance_held_and_available_in_tokens(api):
     run = api.post("/api/v1/runs", LISTING, format="json").json()
     response = api.get("/api/v1/wallet")
     assert response.status_code == 200
-    assert response.json() == {"balance": TOKENS, "held": run["held"], "available": TOKENS - run["held"]}
+    assert response.json() == {
+        "balance": TOKENS,
+        "held": run["held"],
+        "available": TOKENS - run["held"],
+        "paid_available": TOKENS - run["held"],
+        "promotional_available": 0,
+        "promotional": [],
+        "sponsored_available": 0,
+    }
 
 
 def test_a_merchant_without_a_wallet_sees_zeros(api_for):
@@ -21,6 +29,10 @@ def test_a_merchant_without_a_wallet_sees_zeros(api_for):
         "balance": 0,
         "held": 0,
         "available": 0,
+        "paid_available": 0,
+        "promotional_available": 0,
+        "promotional": [],
+        "sponsored_available": 0,
     }
 
 
@@ -42,8 +54,11 @@ def test_transfers_are_newest_first_with_signed_amounts_and_the_run_they_belong_
         "memo",
         "reference",
         "run_id",
+        "source",
+        "sponsorship",
         "created_at",
     }
+    assert hold["source"] == "paid" and hold["sponsorship"] is None
 
 
 def test_transfers_page_by_cursor_without_repeats_or_gaps(api_for):

@@ -229,3 +229,73 @@ def test_the_management_command_serves_on_the_configured_port(settings):
     with mock.patch("devtools.management.commands.qwen_simulator.serve") as serve:
         call_command("qwen_simulator", "--latency-ms", "50")
     serve.assert_called_once_with(host="127.0.0.1", port=9911, latency_ms=50)
+
+
+MARKDOWN_STORE = MerchantProfile(
+    store_name="Bamboo Goods",
+    default_language="en",
+    knowledge_base=(
+        "## Shipping\n- We ship to **Canada** and the United States.\n- Delivery takes 5 to 7 days.\n\n"
+        "## Returns\nUnused items can be returned within [30 days](https://example.com/returns).\n\n"
+        "退货：未使用的商品可在30天内退货。"  # noqa: RUF001
+    ),
+)
+
+
+def ask(sim, message: str, store: MerchantProfile = MARKDOWN_STORE) -> dict:
+    tool = registry.get("customer-service")
+    data = {"conversation": "c1", "message": message}
+    response = chat(sim, tool.build_messages(data, store), max_tokens=tool.max_tokens)
+    text = response.json()["choices"][0]["message"]["content"]
+    tool.parse_output(text, data)
+    return json.loads(text)
+
+
+def test_a_chinese_question_gets_a_chinese_answer_from_the_knowledge_base(qwen_simulator):
+    answer = ask(qwen_simulator, "未使用的商品可以退货吗？")  # noqa: RUF001
+    assert answer["reply"].startswith("感谢您的留言")
+    assert "30天内退货" in answer["reply"]
+    assert answer["needs_human"] is False
+
+
+def test_a_chinese_question_the_knowledge_base_cannot_answer_is_handed_over_in_chinese(qwen_simulator):
+    answer = ask(qwen_simulator, "你们的老板是谁？")  # noqa: RUF001
+    assert answer["needs_human"] is True and answer["sources"] == []
+    assert "专人回复" in answer["reply"]
+    assert not any(letter.isascii() and letter.isalpha() for letter in answer["reply"])
+
+
+def test_the_answer_uses_the_knowledge_bases_words_not_its_markup(qwen_simulator):
+    answer = ask(qwen_simulator, "Do you ship to Canada?")
+    assert "We ship to Canada and the United States." in answer["reply"]
+    for markup in ("##", "**", "- ", "](", "http"):
+        assert markup not in answer["reply"]
+    assert ask(qwen_simulator, "How many days to return an item?")["reply"].endswith("within 30 days.")
+
+
+def test_an_answer_the_knowledge_base_gives_is_not_handed_over(qwen_simulator):
+    answer = ask(qwen_simulator, "How long does delivery take?")
+    assert "5 to 7 days" in answer["reply"]
+    assert (answer["needs_human"], answer["sources"]) == (False, ["kb-1"])
+
+
+def test_a_listing_reads_as_copy_without_doubled_stops_or_numbered_fillers(qwen_simulator):
+    data = {"product_name": "Linen apron", "features": ["Sale this week only."], "marketplace": "amazon",
+            "audience": "home cooks"}  # fmt: skip
+    listing = run_tool(qwen_simulator, "listing-writer", data)
+    text = json.dumps(listing)
+    assert ".." not in text and "#1" not in text and "(amazon)" not in text
+    assert "Sale this week only. Made for home cooks." in listing["description"]
+    assert len(set(listing["bullets"])) == 5
+
+
+def test_marketing_copy_after_a_brief_ending_in_a_stop_has_one_stop(qwen_simulator):
+    data = {"product_name": "Linen apron", "brief": "Sale this week only.", "channel": "email", "variants": 5}
+    copy = run_tool(qwen_simulator, "marketing-copy", data)
+    assert all(".." not in variant["body"] for variant in copy["variants"])
+
+
+def test_a_chinese_listing_uses_chinese_punctuation(qwen_simulator):
+    data = {"product_name": "亚麻围裙", "features": ["本周特价"], "category": "厨房用品", "language": "zh-CN"}
+    listing = run_tool(qwen_simulator, "listing-writer", data)
+    assert listing["description"] == "探索亚麻围裙。厨房用品。本周特价。"

@@ -32,6 +32,9 @@ def test_a_listing_run_updates_itself_to_the_result_and_the_charge(
     expect(page.get_by_test_id("listing-title")).to_contain_text("Bamboo toothbrush 4-pack")
     expect(page.locator(".output li")).to_have_count(5)
     expect(page.get_by_text("charged")).to_be_visible()
+    # The sidebar refreshes itself when the run finishes: the new run is listed, the balance is lower.
+    expect(page.get_by_test_id("tool-sidebar")).to_contain_text("Bamboo toothbrush 4-pack")
+    expect(page.get_by_test_id("sidebar-available")).not_to_contain_text("500,000")
     screenshot(page, "listing-writer-result")
 
     page.get_by_role("button", name="Copy").first.click()

@@ -17,7 +17,7 @@ def test_create_merchant_makes_the_store_its_owner_and_a_funded_wallet(capsys):
 
     merchant = Merchant.objects.get(slug="acme")
     assert Membership.objects.get(merchant=merchant).user.email == "boss@acme.test"
-    assert Account.objects.get(merchant=merchant).available == 5000
+    assert Account.objects.get(merchant=merchant, kind="wallet").available == 5000
     assert "acme" in capsys.readouterr().out
 
 

@@ -27,12 +27,19 @@ def test_a_manager_saves_the_brand_voice(client):
 
     client.post(
         reverse("store-profile"),
-        {"brand_voice": "Playful and short.", "default_language": "de", "knowledge_base": "Free returns."},
+        {
+            "name": membership.merchant.name,
+            "brand_voice": "Playful and short.",
+            "default_language": "de",
+            "knowledge_base": "Free returns.",
+            "time_zone": "Europe/Berlin",
+        },
     )
 
     membership.merchant.refresh_from_db()
     assert membership.merchant.brand_voice == "Playful and short."
     assert membership.merchant.default_language == "de"
+    assert membership.merchant.time_zone == "Europe/Berlin"
 
 
 def test_staff_cannot_save_the_store_profile_even_by_posting(client):

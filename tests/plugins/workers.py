@@ -34,10 +34,9 @@ from agents.models import Run
 from merchants.actors import Actor
 from merchants.models import Merchant
 from tests.concurrency import run_in_threads as race_threads
-from tests.factories import MerchantFactory
+from tests.factories import FundedMerchantFactory
 from tokenhub.celery import app
 from wallets.models import Account, Transfer
-from wallets.services import promotion_credit, wallet_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = Actor.system("tests")
@@ -63,16 +62,11 @@ def listing(name: str | None = None, **fields: Any) -> dict[str, Any]:
 
 
 def funded(tokens: int, **merchant_fields: Any) -> Merchant:
-    merchant = MerchantFactory(**merchant_fields)
-    if tokens:
-        promotion_credit(
-            wallet=wallet_of(merchant=merchant), amount=tokens, key=f"test:grant:{uuid.uuid4()}", actor=SYSTEM
-        )
-    return merchant
+    return FundedMerchantFactory(tokens=tokens, **merchant_fields)
 
 
 def wallet(merchant: Merchant) -> Account:
-    return Account.objects.get(merchant=merchant)
+    return Account.objects.get(merchant=merchant, kind="wallet")
 
 
 def ledger_of(run: Run) -> dict[str, list[Transfer]]:

@@ -38,7 +38,87 @@ class FakeStripe:
     base: str = ""
     requests: list[Recorded] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this status, to test Stripe refusing
+    # Off-session PaymentIntents: "succeeded", "processing", or "declined" (a 402 card_error, as Stripe
+    # answers a declined off-session confirmation).
+    intent_outcome: str = "succeeded"
+    card_brand: str = "visa"
+    card_last4: str = "4242"
+    customers: dict[str, dict] = field(default_factory=dict)
+    setup_intents: dict[str, dict] = field(default_factory=dict)
+    payment_methods: dict[str, dict] = field(default_factory=dict)
+    payment_intents: dict[str, dict] = field(default_factory=dict)
+    setup_sessions: dict[str, dict] = field(default_factory=dict)
     _by_key: dict[str, dict] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def once(self, idempotency_key: str | None, make) -> tuple[int, dict]:
+        """Stripe answers a repeated idempotency key with the first response (status and body)."""
+        with self._lock:
+            if idempotency_key and idempotency_key in self._by_key:
+                return self._by_key[idempotency_key]["status"], self._by_key[idempotency_key]["body"]
+            status, body = make()
+            if idempotency_key:
+                self._by_key[idempotency_key] = {"status": status, "body": body}
+            return status, body
+
+    def customer_for(self, form: dict[str, str]) -> tuple[int, dict]:
+        customer = {
+            "id": new_id("cus"),
+            "object": "customer",
+            "email": form.get("email"),
+            "name": form.get("name"),
+        }
+        self.customers[customer["id"]] = customer
+        return 200, customer
+
+    def setup_session_for(self, form: dict[str, str]) -> tuple[int, dict]:
+        """A setup-mode session, and the SetupIntent and card the buyer will have saved when it completes."""
+        session = self.session_for(form, None)
+        method = {
+            "id": new_id("pm"),
+            "object": "payment_method",
+            "type": "card",
+            "customer": form.get("customer"),
+            "card": {"brand": self.card_brand, "last4": self.card_last4, "exp_month": 12, "exp_year": 2030},
+        }
+        intent = {
+            "id": new_id("seti"),
+            "object": "setup_intent",
+            "customer": form.get("customer"),
+            "payment_method": method["id"],
+            "status": "succeeded",
+            "usage": "off_session",
+        }
+        self.payment_methods[method["id"]] = method
+        self.setup_intents[intent["id"]] = intent
+        session.update(customer=form.get("customer"), setup_intent=intent["id"], amount_total=None)
+        self.setup_sessions[session["id"]] = session
+        return 200, session
+
+    def payment_intent_for(self, form: dict[str, str]) -> tuple[int, dict]:
+        metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
+        intent = {
+            "id": new_id("pi"),
+            "object": "payment_intent",
+            "amount": int(form.get("amount", 0)),
+            "currency": form.get("currency"),
+            "customer": form.get("customer"),
+            "payment_method": form.get("payment_method"),
+            "off_session": form.get("off_session") == "true",
+            "metadata": metadata,
+            "status": "processing" if self.intent_outcome == "processing" else "succeeded",
+            "last_payment_error": None,
+        }
+        self.payment_intents[intent["id"]] = intent
+        if self.intent_outcome == "declined":
+            intent["status"] = "requires_payment_method"
+            error = {
+                "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                "message": "Your card has insufficient funds.", "payment_intent": intent,
+            }  # fmt: skip
+            intent["last_payment_error"] = {k: v for k, v in error.items() if k != "payment_intent"}
+            return 402, {"error": error}
+        return 200, intent
 
     def session_for(self, form: dict[str, str], idempotency_key: str | None) -> dict:
         # Stripe answers a repeated idempotency key with the first response, not a second session.
@@ -74,9 +154,32 @@ def _handler(fake: FakeStripe):
             if fake.fail_with:
                 error = {"error": {"type": "api_error", "message": "fake Stripe refuses"}}
                 return self._answer(fake.fail_with, error)
+            key = self.headers.get("Idempotency-Key")
+            if self.path == "/v1/customers":
+                return self._answer(*fake.once(key, lambda: fake.customer_for(form)))
+            if self.path == "/v1/payment_intents":
+                return self._answer(*fake.once(key, lambda: fake.payment_intent_for(form)))
+            if self.path == "/v1/checkout/sessions" and form.get("mode") == "setup":
+                return self._answer(*fake.once(key, lambda: fake.setup_session_for(form)))
             if self.path != "/v1/checkout/sessions":
-                return self._answer(404, {"error": {"type": "invalid_request_error", "message": "no route"}})
-            return self._answer(200, fake.session_for(form, self.headers.get("Idempotency-Key")))
+                return self._not_found()
+            return self._answer(200, fake.session_for(form, key))
+
+        def do_GET(self):
+            path, _, query = self.path.partition("?")
+            fake.requests.append(Recorded(path, dict(self.headers.items()), dict(parse_qsl(query))))
+            kind, _, object_id = path.removeprefix("/v1/").partition("/")
+            if kind == "setup_intents" and object_id in fake.setup_intents:
+                intent = dict(fake.setup_intents[object_id])
+                if "payment_method" in dict(parse_qsl(query)).values():
+                    intent["payment_method"] = fake.payment_methods[intent["payment_method"]]
+                return self._answer(200, intent)
+            if kind == "payment_methods" and object_id in fake.payment_methods:
+                return self._answer(200, fake.payment_methods[object_id])
+            return self._not_found()
+
+        def _not_found(self) -> None:
+            self._answer(404, {"error": {"type": "invalid_request_error", "message": "no route"}})
 
         def _answer(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
@@ -178,3 +281,21 @@ def dispute_object(payment, *, dispute_id: str | None = None) -> dict:
         "payment_intent": f"pi_for_{payment.checkout_session_id}",
         "status": "needs_response",
     }
+
+
+def intent_event(kind: str, intent: dict, **changes) -> dict:
+    """A payment_intent.* event for a PaymentIntent the fake created (its metadata, amount and currency)."""
+    obj = {**intent, **changes}
+    if kind == "payment_intent.succeeded":
+        obj.update(status="succeeded", amount_received=obj["amount"])
+    if kind == "payment_intent.payment_failed":
+        obj.update(
+            status="requires_payment_method",
+            last_payment_error={"code": "card_declined", "message": "Your card was declined."},
+        )
+    return event(kind, obj)
+
+
+def setup_session_completed(fake: FakeStripe, session_id: str) -> dict:
+    """checkout.session.completed for a setup-mode session the fake created."""
+    return event("checkout.session.completed", {**fake.setup_sessions[session_id], "status": "complete"})

@@ -41,9 +41,12 @@ def test_the_statement_filters_by_kind(client, member_with_ledger):
 
 def test_the_csv_export_matches_the_ledger_and_defuses_formulas(client, member_with_ledger):
     response = client.get(reverse("wallet-statement-csv"))
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    content = b"".join(response.streaming_content)
+    assert content.startswith("\ufeff".encode())  # so Excel reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
 
-    assert [row["kind"] for row in rows] == ["adjustment", "settle", "hold", "promotion"]
+    # The kinds as the statement page names them, not the stored codes.
+    assert [row["kind"] for row in rows] == ["Support adjustment", "Charge", "Hold", "Promotion"]
     assert sum(int(row["tokens"]) for row in rows) == 8_700
     assert rows[0]["memo"].startswith("'=")
 

@@ -9,6 +9,7 @@ for one payment never claw back from the same snapshot.
 """
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from merchants.actors import Actor
 from wallets import services
+from wallets.balance_events import wallet_spent
 from wallets.models import StripeEvent, TopupPayment, Transfer
 from wallets.payments.exceptions import PaymentNotFulfilled
 
@@ -147,6 +149,8 @@ def _claw_to(*, payment: TopupPayment, target: int, key: str, memo: str, referen
         reference=reference,
     )
     payment.tokens_clawed_back += delta
+    if transfer.wallet_id is not None:
+        transaction.on_commit(partial(wallet_spent, wallet_id=transfer.wallet_id))
     return transfer
 
 

@@ -14,6 +14,8 @@ from django.conf import settings
 from wallets.models import TopupPayment
 from wallets.payments import fulfilment
 from wallets.payments.exceptions import InvalidWebhook
+from wallets.recharge import clawbacks as recharge_clawbacks
+from wallets.recharge import webhooks as recharge_webhooks
 
 # Stripe's recommended tolerance, in both directions: an old signature is a replay, and one dated far
 # ahead is either a forged header or a clock we must not trust.
@@ -42,7 +44,7 @@ def event_verify(*, payload: bytes, signature: str | None, now: float | None = N
         # (stripe-python 16 compares only `timestamp < now - tolerance`): the future side is checked below.
         stripe.Webhook.construct_event(payload, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
         event = json.loads(payload)
-    except (ValueError, stripe.SignatureVerificationError) as exc:
+    except (ValueError, RecursionError, stripe.SignatureVerificationError) as exc:  # deep JSON: refused too
         raise InvalidWebhook(str(exc)) from exc
     ahead = _signed_at(signature) - (time.time() if now is None else now)
     if ahead > SIGNATURE_TOLERANCE_SECONDS:
@@ -59,6 +61,12 @@ def event_handle(*, event: dict[str, Any]) -> str:
     """
     kind, obj = event.get("type", ""), event["data"].get("object") or {}
     event_id = event["id"]
+    if kind == "checkout.session.completed" and obj.get("mode") == "setup":
+        return recharge_webhooks.card_setup_completed(event_id=event_id, event_type=kind, session=obj)
+    if kind == "payment_intent.succeeded":
+        return recharge_webhooks.intent_succeeded(event_id=event_id, event_type=kind, intent=obj)
+    if kind == "payment_intent.payment_failed":
+        return recharge_webhooks.intent_failed(event_id=event_id, event_type=kind, intent=obj)
     if kind == "checkout.session.completed":
         if obj.get("payment_status") != "paid":
             # Async methods (bank debits) complete unpaid; async_payment_succeeded follows when they pay.
@@ -70,10 +78,23 @@ def event_handle(*, event: dict[str, Any]) -> str:
         Status = TopupPayment.Status
         ended = Status.EXPIRED if kind == "checkout.session.expired" else Status.FAILED
         return fulfilment.topup_abandon(event_id=event_id, event_type=kind, session=obj, status=ended)
+    if kind.startswith("charge.") and recharge_clawbacks.owns(obj.get("payment_intent")):
+        return _recharge_clawback(event_id=event_id, kind=kind, obj=obj)
     if kind == "charge.refunded":
         return fulfilment.topup_refund(event_id=event_id, event_type=kind, charge=obj)
     if kind == "charge.dispute.created":
         return fulfilment.topup_dispute(event_id=event_id, event_type=kind, dispute=obj)
     if kind == "charge.dispute.closed":
         return fulfilment.topup_dispute_closed(event_id=event_id, event_type=kind, dispute=obj)
+    return "ignored"
+
+
+def _recharge_clawback(*, event_id: str, kind: str, obj: dict[str, Any]) -> str:
+    """A refund or dispute of an auto-recharge's charge (wallets/recharge/clawbacks.py)."""
+    if kind == "charge.refunded":
+        return recharge_clawbacks.recharge_refund(event_id=event_id, event_type=kind, charge=obj)
+    if kind == "charge.dispute.created":
+        return recharge_clawbacks.recharge_dispute(event_id=event_id, event_type=kind, dispute=obj)
+    if kind == "charge.dispute.closed":
+        return recharge_clawbacks.recharge_dispute_closed(event_id=event_id, event_type=kind, dispute=obj)
     return "ignored"

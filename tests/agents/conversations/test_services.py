@@ -214,8 +214,8 @@ def test_the_worker_streams_the_reply_and_the_dashboard_reads_it_over_sse(
     client.force_login(membership.user)
     response = client.get(reverse("support-run-stream", args=[run.pk]))
     assert response["Content-Type"] == "text/event-stream"
-    body = b"".join(response.streaming_content).decode()
-    assert body.startswith("data: ") and "Canada" in body
+    body = b"".join(response).decode()  # the async stream, consumed as a WSGI server would
+    assert body.startswith(": open\n\ndata: ") and "Canada" in body
     assert body.endswith("event: done\ndata: {}\n\n")
     other = MembershipFactory()
     client.force_login(other.user)

@@ -183,8 +183,9 @@ def test_one_worker_process_keeps_a_hundred_model_calls_in_flight_on_a_few_conne
 
     assert all(run.status == "succeeded" for run in finished)
     assert llm_endpoint.stats()["max_in_flight"] >= 100
-    # The test's own connection and the watcher's, plus at most RUN_DB_CONCURRENCY of the worker's.
-    assert peak[0] <= 2 + 8, peak[0]
+    # The test's own connection and the watcher's, at most RUN_DB_CONCURRENCY of the worker's run threads,
+    # and the heartbeat thread's own (lease renewal must never wait behind runs for a slot).
+    assert peak[0] <= 2 + 8 + 1, peak[0]
     assert reconcile_ledger() == []
 
 
