@@ -140,8 +140,8 @@
     }
     if (message.role === "assistant") {
       var bar = el("span", { class: "rate" });
-      var up = el("button", { type: "button", "aria-pressed": String(message.rating === true), "data-testid": "widget-helpful" }, "👍 " + t.helpful);
-      var down = el("button", { type: "button", "aria-pressed": String(message.rating === false) }, "👎 " + t.unhelpful);
+      var up = el("button", { type: "button", "aria-pressed": String(message.rating === true), "data-testid": "widget-helpful" }, t.helpful);
+      var down = el("button", { type: "button", "aria-pressed": String(message.rating === false) }, t.unhelpful);
       up.addEventListener("click", function () { rate(message, true, [up, down]); });
       down.addEventListener("click", function () { rate(message, false, [up, down]); });
       bar.appendChild(up); bar.appendChild(down); node.appendChild(bar);
