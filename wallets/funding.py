@@ -80,6 +80,12 @@ def part_key(key: str, index: int) -> str:
     return key if index == 0 else f"{key}:{index}"
 
 
+def part_index(key: str) -> int:
+    """The draw index a part's key (or its resolution's, or its refund's) carries: part_key's inverse."""
+    suffix = key.rsplit(":", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 0
+
+
 _A = Account._meta.db_table
 _S = Sponsorship._meta.db_table
 # The store's wallet and unexpired promotional blocks, and whether it has an active sponsorship, in one
@@ -317,15 +323,12 @@ def funding_release(*, parts: Sequence[Transfer], key: str, actor: Actor, memo: 
     return [resolutions[index] for index in range(len(parts))]
 
 
-def hold_parts(*, first: Transfer, total: int) -> list[Transfer]:
+def hold_parts(*, first: Transfer, total: int, related: Sequence[str] = ()) -> list[Transfer]:
     """A run's hold parts in draw order, from its first part and the total it held: a run held from one
-    source (the usual case) needs no query."""
+    source (the usual case) needs no query. `related`: select_related for the other parts."""
     if first.amount == total:
         return [first]
-    others = list(
-        Transfer.objects.filter(
-            kind=Transfer.Kind.HOLD, idempotency_key__startswith=f"{first.idempotency_key}:"
-        )
-    )
-    others.sort(key=lambda part: int(part.idempotency_key.rsplit(":", 1)[1]))
-    return [first, *others]
+    others = Transfer.objects.filter(
+        kind=Transfer.Kind.HOLD, idempotency_key__startswith=f"{first.idempotency_key}:"
+    ).select_related(*related)
+    return [first, *sorted(others, key=lambda part: part_index(part.idempotency_key))]

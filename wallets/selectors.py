@@ -136,14 +136,7 @@ def funding_of(*, first_hold: Transfer, total: int) -> list[FundingPart]:
     loaded with `select_related("hold__wallet", "hold__resolution")`-style joins."""
     from wallets.funding import hold_parts
 
-    parts = hold_parts(first=first_hold, total=total)
-    if len(parts) > 1:
-        parts = list(
-            Transfer.objects.filter(pk__in=[part.pk for part in parts]).select_related(
-                "wallet__merchant", "resolution"
-            )
-        )
-        parts.sort(key=lambda part: (part.idempotency_key.count(":"), part.idempotency_key))
+    parts = hold_parts(first=first_hold, total=total, related=("wallet__merchant", "resolution"))
     funding = []
     for part in parts:
         # A hold just created has no resolution yet: don't ask the database for one.

@@ -12,6 +12,7 @@ conversation, messages create no run and cost nothing, so none of the token limi
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import secrets
@@ -31,6 +32,7 @@ from merchants.actors import Actor
 from merchants.api.throttling import hit
 from merchants.models import Merchant
 from tokenhub.errors import InvalidInput, NotFound, RateLimited
+from tokenhub.text import find_forbidden
 from widgets import retrieval, selectors
 from widgets.errors import ConversationLimitReached, InvalidWidgetSettings, WidgetOffline
 from widgets.models import Article, ArticleChunk, Rating, VisitorConversation, Widget
@@ -163,8 +165,16 @@ def visitor_message(
             conversation=conversation,
             content=content,
             actor=WIDGET_ACTOR,
-            idempotency_key=idempotency_key,
+            idempotency_key=_visitor_key(visitor, idempotency_key),
         )
+
+
+def _visitor_key(visitor: VisitorConversation, key: str | None) -> str | None:
+    """A visitor's Idempotency-Key in its own namespace: run keys are unique per store, and a visitor must
+    not be able to take a key the store's own API calls will use."""
+    if key is None:
+        return None
+    return "widget:" + hashlib.sha256(f"{visitor.conversation_id}:{key}".encode()).hexdigest()
 
 
 def visitor_hand_over(*, visitor: VisitorConversation) -> Conversation:
@@ -194,6 +204,13 @@ def rating_set(*, visitor: VisitorConversation, message_id, helpful: bool) -> Ra
 
 def _article_fields(title: str, body: str, url: str) -> tuple[str, str, str]:
     title, body, url = (title or "").strip(), (body or "").strip(), (url or "").strip()
+    # Pasted and uploaded text bypasses the request edge's check: the same rule, here.
+    if (field := find_forbidden({"title": title, "body": body, "url": url})) is not None:
+        raise InvalidInput(
+            _("The article contains characters that cannot be saved (a NUL character or a broken Unicode "
+              "sequence). Remove them and try again."),
+            details={field: ""},
+        )  # fmt: skip
     if not title or len(title) > 200:
         raise InvalidInput(
             _("Give the article a title of 1 to 200 characters."), details={"title": title[:50]}
@@ -257,14 +274,21 @@ def articles_import_csv(*, merchant: Merchant, text: str) -> list[Article]:
             details={"file": ""},
         )
     rows = []
-    for row in reader:
-        rows.append(
-            (
-                row.get(names["title"]) or "",
-                row.get(names["body"]) or "",
-                row.get(names.get("url", ""), "") or "",
+    try:
+        for row in reader:
+            rows.append(
+                (
+                    row.get(names["title"]) or "",
+                    row.get(names["body"]) or "",
+                    row.get(names.get("url", ""), "") or "",
+                )
             )
-        )
+    except csv.Error as exc:  # a cell past the csv module's field limit, a NUL byte
+        raise InvalidInput(
+            _("This CSV could not be read (line %(line)s): each cell must be plain text of reasonable size.")
+            % {"line": reader.line_num},
+            details={"file": ""},
+        ) from exc
     return _import(merchant, [r for r in rows if r[0].strip() or r[1].strip()])
 
 

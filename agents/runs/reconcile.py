@@ -29,11 +29,17 @@ def _run_reference() -> str:
 # names, and any that carry its id) with what resolved each; `s` is the settlement the run names.
 def _bad_runs_sql() -> str:
     return f"""
-WITH parts AS (
-  SELECT r.id AS run_id, h.amount AS held, res.kind AS res_kind, res.amount AS res_amount
-    FROM {R} r
-    JOIN {T} h ON h.kind = 'hold' AND (h.id = r.hold_id OR h.reference = {_run_reference()})
-    LEFT JOIN {T} res ON res.pending_id = h.id
+WITH holds AS (
+  -- The hold the run names, and the other parts that carry its id: two equality joins (hashable), not
+  -- one OR join, so the check stays linear in the number of runs and transfers.
+  SELECT r.id AS run_id, h.id AS hold_id, h.amount AS held
+    FROM {R} r JOIN {T} h ON h.id = r.hold_id AND h.kind = 'hold'
+  UNION ALL
+  SELECT r.id, h.id, h.amount
+    FROM {R} r JOIN {T} h ON h.kind = 'hold' AND h.reference = {_run_reference()} AND h.id <> r.hold_id
+), parts AS (
+  SELECT holds.run_id, holds.held, res.kind AS res_kind, res.amount AS res_amount
+    FROM holds LEFT JOIN {T} res ON res.pending_id = holds.hold_id
 ), per_run AS (
   SELECT run_id,
          SUM(held) AS held,

@@ -29,7 +29,7 @@ from agents.runs.failures import run_failure_record
 from agents.runs.memos import run_memo, usage_memo
 from merchants.actors import Actor
 from wallets.exceptions import HoldAlreadyResolved, HoldExpired
-from wallets.funding import funding_post, funding_release, hold_parts
+from wallets.funding import funding_post, funding_release, hold_parts, part_index
 from wallets.models import Account, Transfer
 from wallets.services import refund_credit
 
@@ -280,25 +280,22 @@ def run_refund(*, run: Run, actor: Actor, amount: int | None = None, memo: str =
     ).select_related("wallet")
     refunds: list[Transfer] = []
     left = amount
-    for index, charge in enumerate(sorted(charges, key=_draw_index, reverse=True)):
-        if left == 0:
-            break
-        share = min(left, charge.amount)
-        refunds.append(
-            refund_credit(
-                wallet=cast(Account, charge.wallet),  # a charge always names the account it took from
-                amount=share,
-                key=f"run:{run.pk}:refund" if index == 0 else f"run:{run.pk}:refund:{index}",
-                actor=actor,
-                memo=memo or f"Refund of {run_memo(run.tool, run.pk)}",
-                reference=str(run.pk),
+    with transaction.atomic():  # all of a refund's parts, or none
+        for index, charge in enumerate(
+            sorted(charges, key=lambda c: part_index(c.idempotency_key), reverse=True)
+        ):
+            if left == 0:
+                break
+            share = min(left, charge.amount)
+            refunds.append(
+                refund_credit(
+                    wallet=cast(Account, charge.wallet),  # a charge always names the account it took from
+                    amount=share,
+                    key=f"run:{run.pk}:refund" if index == 0 else f"run:{run.pk}:refund:{index}",
+                    actor=actor,
+                    memo=memo or f"Refund of {run_memo(run.tool, run.pk)}",
+                    reference=str(run.pk),
+                )
             )
-        )
-        left -= share
+            left -= share
     return refunds[0]
-
-
-def _draw_index(charge: Transfer) -> int:
-    # A part's charge carries the part's index after the settlement key (wallets.funding.part_key).
-    suffix = charge.idempotency_key.rsplit(":", 1)[1]
-    return int(suffix) if suffix.isdigit() else 0

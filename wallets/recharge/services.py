@@ -179,9 +179,15 @@ def recharge_charge(*, attempt_id: int) -> str:
         attempt_fail(attempt_id=attempt.pk, message=message, payment_intent_id=intent_id)
         return "declined"
     except stripe.StripeError as exc:
+        if _undecided(exc):
+            # Stripe may have made the payment (a timeout, a 5xx, the same key still in progress): failing
+            # now would let the next attempt charge the card again under a new key. The attempt stays
+            # pending and recharges_resume sends it again under the same key, which answers the same payment.
+            log.warning(
+                "Recharge attempt %s: Stripe did not answer (%s); it will be sent again.", attempt.pk, exc
+            )
+            return "retrying"
         log.warning("Stripe refused recharge attempt %s: %s", attempt.pk, exc)
-        # Unreachable after the SDK's retries or refused: if a payment was made after all, its succeeded
-        # webhook finds this attempt by its metadata and still credits it.
         attempt_fail(attempt_id=attempt.pk, message=_("Stripe could not take the payment."))
         return "error"
     RechargeAttempt.objects.filter(pk=attempt.pk, payment_intent_id__isnull=True).update(
@@ -195,6 +201,13 @@ def recharge_charge(*, attempt_id: int) -> str:
         )
         return "declined"
     return str(intent.status)
+
+
+def _undecided(exc: stripe.StripeError) -> bool:
+    """Whether Stripe's answer leaves open that the payment was made: only a definite refusal fails."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.IdempotencyError | stripe.RateLimitError):
+        return True
+    return (exc.http_status or 0) >= 500
 
 
 def attempt_fail(*, attempt_id: int, message: str, payment_intent_id: str | None = None) -> bool:
@@ -263,6 +276,7 @@ def card_setup_start(*, merchant: Merchant, user, success_url: str, cancel_url: 
         raise PaymentError(_("Card payments are not set up on this server."))
     wallet = Account.objects.get(merchant=merchant, kind=Account.Kind.WALLET)
     rule = settings_of(wallet=wallet)
+    setup: RechargeCardSetup | None = None
     try:
         if not rule.stripe_customer_id:
             customer_id = stripe_api.customer_create(
@@ -284,7 +298,8 @@ def card_setup_start(*, merchant: Merchant, user, success_url: str, cancel_url: 
         )
     except stripe.StripeError as exc:
         log.warning("Stripe refused a card setup for wallet %s: %s", wallet.pk, exc)
-        RechargeCardSetup.objects.filter(wallet=wallet, checkout_session_id__isnull=True).delete()
+        if setup is not None:  # only ours: another owner's setup may be on its way to Stripe
+            RechargeCardSetup.objects.filter(pk=setup.pk).delete()
         raise PaymentError(_("Stripe could not open the card form; nothing was saved.")) from exc
     setup.checkout_session_id, setup.checkout_url = session_id, url
     setup.save(update_fields=["checkout_session_id", "checkout_url"])
