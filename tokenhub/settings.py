@@ -461,6 +461,9 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)
 # generation checked per request, merchants/api_keys.py). Prices and wallet ids: wallets/caches.py.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
 PRICE_CACHE_SECONDS = env.float("PRICE_CACHE_SECONDS", default=60.0)
+# How long a process trusts a wallet's balance mark (the balance below which a spend runs the alert and
+# auto-recharge checks); another process's change of thresholds reaches this one within it.
+BALANCE_MARK_CACHE_SECONDS = env.float("BALANCE_MARK_CACHE_SECONDS", default=30.0)
 SPECTACULAR_SETTINGS.update(
     {
         "SWAGGER_UI_DIST": "SIDECAR",

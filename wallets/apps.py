@@ -28,6 +28,14 @@ class WalletsConfig(AppConfig):
 
         post_save.connect(prices_forget, sender=Price, dispatch_uid="wallets-prices-forget-save")
         post_delete.connect(prices_forget, sender=Price, dispatch_uid="wallets-prices-forget-delete")
+        # Saved alert or recharge settings move the wallet's balance mark (wallets.balance_events).
+        from wallets.balance_events import balance_settings_saved
+        from wallets.models import BalanceAlert, RechargeSettings
+
+        for model in (BalanceAlert, RechargeSettings):
+            post_save.connect(
+                balance_settings_saved, sender=model, dispatch_uid=f"wallets-mark-{model.__name__}"
+            )
         # Auto-recharge's invariant joins reconcile_ledger (wallets/recharge/checks.py).
         from wallets.recharge.checks import check_recharges_topped_up_once
         from wallets.reconcile import register_check

@@ -12,6 +12,10 @@ almost never change.
   database (a stale balance cannot come from here). A stale id cannot corrupt the ledger either: every
   movement goes through the wallet's row, and a missing row fails the statement.
 
+- Balance marks: per wallet, the available balance below which a spend must run the alert and
+  auto-recharge checks (wallets.balance_events), for BALANCE_MARK_CACHE_SECONDS; dropped at once in this
+  process when the wallet is credited or its alert or recharge settings are saved.
+
 System account ids are cached beside the services that use them (wallets.services.system_account_id).
 `caches_clear` forgets everything (after a test flush or rollback).
 """
@@ -91,7 +95,29 @@ def wallet_ref(*, merchant_id: int) -> Account | None:
     return Account.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
 
 
+# wallet id -> (tokens below which a spend must run the balance checks, monotonic expiry); see
+# wallets.balance_events.wallet_spent_if_low.
+_marks: dict[int, tuple[float, float]] = {}
+
+
+def balance_mark(*, wallet_id: int) -> float | None:
+    entry = _marks.get(wallet_id)
+    return entry[0] if entry is not None and entry[1] >= time.monotonic() else None
+
+
+def balance_mark_put(*, wallet_id: int, mark: float) -> None:
+    with _lock:
+        if len(_marks) >= CACHE_MAX_ENTRIES:
+            _marks.clear()
+        _marks[wallet_id] = (mark, time.monotonic() + settings.BALANCE_MARK_CACHE_SECONDS)
+
+
+def balance_mark_forget(*, wallet_id: int) -> None:
+    _marks.pop(wallet_id, None)
+
+
 def caches_clear() -> None:
     with _lock:
         _prices.clear()
         _wallets.clear()
+        _marks.clear()

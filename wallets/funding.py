@@ -63,6 +63,9 @@ class FundedHold:
 
     parts: list[Transfer]
     wallet_ids: frozenset[int]
+    # Each of those wallets' available tokens after the hold (for the store's own wallet when no part drew
+    # on it: as read just before), so balance checks run only when a wallet is low (wallets.balance_events).
+    available: dict[int, int]
 
 
 class _Raced(Exception):
@@ -161,6 +164,15 @@ def plan(sources: Sequence[Source], amount: int) -> list[Part] | None:
     return parts if left == 0 else None
 
 
+def one_step_source(sources: Sequence[Source], amount: int) -> Source | None:
+    """The source that pays all of `amount` alone when it can be held in one ledger step (the store's
+    wallet or one promotional block, not a sponsorship, whose month moves too); None otherwise."""
+    parts = plan(sources, amount)
+    if parts is None or len(parts) != 1 or parts[0].source.kind == SPONSORED:
+        return None
+    return parts[0].source
+
+
 def funding_hold(
     *,
     merchant: Merchant,
@@ -192,7 +204,16 @@ def funding_hold(
         except _Raced:
             continue
         sponsors = {part.source.account_id for part in parts if part.source.kind == SPONSORED}
-        return FundedHold(holds, frozenset({sources[-1].account_id, *sponsors}))
+        wallet_ids = frozenset({sources[-1].account_id, *sponsors})
+        available = {sources[-1].account_id: sources[-1].available}
+        for hold in holds:
+            if (
+                hold.wallet_id in wallet_ids
+                and hold.balance_after is not None
+                and hold.held_after is not None
+            ):
+                available[hold.wallet_id] = hold.balance_after - hold.held_after
+        return FundedHold(holds, wallet_ids, available)
     raise InsufficientTokens(required=amount, available=spendable(sources))
 
 

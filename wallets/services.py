@@ -7,9 +7,11 @@ nothing. Nothing here calls the network, so no lock is ever held across a model 
 """
 
 import uuid
+from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -43,7 +45,7 @@ class Counters(NamedTuple):
         return self.credits_posted - self.debits_posted
 
 
-_COUNTERS_SQL = f"""
+_COUNTERS_TEMPLATE = f"""
 UPDATE {Account._meta.db_table}
    SET credits_posted = credits_posted + %s,
        debits_posted = debits_posted + %s,
@@ -51,9 +53,10 @@ UPDATE {Account._meta.db_table}
        in_debt = (%s OR in_debt) AND (credits_posted + %s) - (debits_posted + %s) - (debits_pending + %s) < 0
  WHERE id = %s AND kind IN ('wallet', 'promo')
    AND credits_posted - debits_posted - debits_pending >= %s
-   AND (%s OR expires_at IS NULL OR expires_at > %s)
+   AND (%s OR expires_at IS NULL OR expires_at > %s){{gate}}
 RETURNING credits_posted, debits_posted, debits_pending
 """  # noqa: S608 (the table name is ours, every value is a parameter)
+_COUNTERS_SQL = _COUNTERS_TEMPLATE.format(gate="")
 
 
 _NO_GUARD = -(2**63) + 1
@@ -284,6 +287,8 @@ def _post_with_system(
         raise
     if transfer is None and to_wallet:
         raise LedgerError(f"Account {wallet.pk} is not a merchant wallet.")
+    if to_wallet:
+        caches.balance_mark_forget(wallet_id=wallet.pk)  # a credit moves the alert thresholds with it
     return transfer or _replay_or_refuse(key, kind=kind, wallet_id=wallet.pk, amount=amount)
 
 
@@ -480,6 +485,91 @@ def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, 
     if transfer is None:
         raise LedgerError(f"Wallet {hold.wallet_id} of hold {hold.pk} does not exist.")
     return transfer
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStep:
+    """One ledger movement as two common table expressions, for a caller that makes it one statement with
+    its own row: a run's insert with its hold, a run's settlement with its charge (agents.runs).
+
+    `<name>_counters` applies the account's counter deltas under the same guard as every other movement, and
+    `<name>` inserts the transfer from the row it returns, yielding (id, balance_after, held_after). When
+    the guard refuses, or the statement's `gate` CTE (if named) returns no row, `<name>` is empty and
+    nothing moves; a duplicate key or a second resolution fails the whole statement. PostgreSQL only.
+    """
+
+    name: str
+    sql: str
+    params: list
+    transfer: Transfer
+
+    def saved(self, row: Sequence[Any]) -> Transfer:
+        """The transfer, as inserted, from `<name>`'s returned (id, balance_after, held_after)."""
+        transfer = self.transfer
+        transfer.pk, transfer.balance_after, transfer.held_after = row
+        transfer._state.adding, transfer._state.db = False, connection.alias
+        return transfer
+
+
+def _step(name: str, *, gate: str | None, counters: list, transfer: Transfer) -> LedgerStep:
+    gated = f" AND EXISTS (SELECT 1 FROM {gate})" if gate else ""  # noqa: S608 (a CTE name of ours)
+    guarded = _COUNTERS_TEMPLATE.format(gate=gated).strip()
+    # Table, column and CTE names are ours; every value is a parameter.
+    sql = (
+        f"{name}_counters AS ({guarded}), {name} AS (INSERT INTO {_T} ({', '.join(_TRANSFER_COLUMNS)}, "  # noqa: S608
+        f"balance_after, held_after) SELECT {', '.join(['%s'] * len(_TRANSFER_COLUMNS))}, "
+        f"credits_posted - debits_posted, debits_pending FROM {name}_counters "
+        "RETURNING id, balance_after, held_after)"
+    )
+    return LedgerStep(name, sql, counters + [getattr(transfer, c) for c in _TRANSFER_COLUMNS], transfer)
+
+
+def hold_step(
+    *,
+    account_id: int,
+    amount: int,
+    key: str,
+    actor: Actor,
+    memo: str = "",
+    reference: str = "",
+    timeout: timedelta | None = None,
+    name: str = "hold",
+) -> LedgerStep:
+    """hold_create as a LedgerStep: reserve `amount` of one merchant account (its wallet or a promotional
+    block; a sponsored part needs its month counted first, so it always goes through wallets.funding)."""
+    _require_positive(amount)
+    timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
+    new = _new(
+        kind=Kind.HOLD, debit_id=account_id, credit_id=system_account_id(Account.Kind.CONSUMPTION),
+        wallet_id=account_id, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
+        reference=reference,
+    )  # fmt: skip
+    counters = _counter_params(account_id, credit=0, debit=0, pending=amount, need=amount, allow_debt=False)
+    return _step(name, gate=None, counters=counters, transfer=new)
+
+
+def post_step(
+    *, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "", gate: str, name: str = "resolved"
+) -> LedgerStep | None:
+    """hold_post as a LedgerStep that moves only if the caller's `gate` CTE returns a row. None when the
+    post cannot be one step (a sponsored part moves its month too; an expired hold must fail instead): the
+    caller then goes through hold_post, which answers those cases."""
+    if hold.kind != Kind.HOLD or hold.sponsorship_month_id is not None or hold.wallet_id is None:
+        return None
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or amount > hold.amount:
+        raise HoldExceeded(f"Cannot charge {amount!r} against a hold of {hold.amount}.")
+    if hold.timeout_at is None or hold.timeout_at <= timezone.now():
+        return None
+    kind = Kind.SETTLE if amount else Kind.VOID  # a charge of 0 is stored as a release, as hold_post does
+    new = _new(
+        kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
+        amount=amount or hold.amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
+        beneficiary_id=hold.beneficiary_id,
+    )  # fmt: skip
+    counters = _counter_params(
+        hold.wallet_id, credit=0, debit=amount, pending=-hold.amount, need=_NO_GUARD, allow_debt=False
+    )
+    return _step(name, gate=gate, counters=counters, transfer=new)
 
 
 def holds_expire(*, now: datetime | None = None, batch: int = 500, lookback: timedelta | None = None) -> int:

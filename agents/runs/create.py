@@ -1,7 +1,7 @@
 """Creating runs: one builder for a single run and for a bulk batch, each run with its hold, one commit.
 
-A run and its hold are created in one transaction and the task is enqueued when it commits; too few tokens
-and nothing exists. An Idempotency-Key names one request of a merchant: the same key and body answer the
+A run and its hold are created together (the usual run in one statement, others in one transaction) and
+the task is enqueued when that commits; too few tokens and nothing exists. An Idempotency-Key names one request of a merchant: the same key and body answer the
 first run (also under concurrent replays), another body answers 409.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from agents.errors import IdempotencyConflict
 from agents.models import Batch, Run
@@ -24,9 +25,10 @@ from agents.runs.failures import failed_runs_check
 from agents.runs.memos import run_memo
 from merchants.actors import Actor
 from merchants.models import Merchant
-from wallets.balance_events import wallet_spent
+from wallets.balance_events import wallet_spent_if_low
 from wallets.exceptions import InsufficientTokens
-from wallets.funding import funding_hold
+from wallets.funding import funding_hold, one_step_source, sources_for
+from wallets.services import hold_step
 
 logger = logging.getLogger(__name__)
 
@@ -66,55 +68,139 @@ class RunSpec:
 
 
 def runs_build(*, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor) -> list[Run]:
-    """Hold for and insert each run, inside the caller's transaction; enqueue them all when it commits.
+    """Hold for and insert each run, all or none; enqueue them all when the caller's transaction commits
+    (at once when there is none).
 
-    Raises InsufficientTokens at the first hold the wallet cannot cover; the caller's transaction then
-    rolls every earlier hold back with it. Raises TooManyFailedRuns while the store is slowed for failing
-    runs (agents.runs.failures), before anything is held.
+    Raises InsufficientTokens at the first hold the wallet cannot cover; every earlier hold rolls back with
+    it. Raises TooManyFailedRuns while the store is slowed for failing runs (agents.runs.failures), before
+    anything is held.
     """
     failed_runs_check(merchant_id=merchant.pk)
+    if len(specs) == 1 and (
+        run := _run_build_in_one_statement(merchant=merchant, spec=specs[0], actor=actor)
+    ):
+        return [run]
+    with transaction.atomic():
+        return _runs_build_in_one_transaction(merchant=merchant, specs=specs, actor=actor)
+
+
+def _runs_build_in_one_transaction(
+    *, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor
+) -> list[Run]:
     runs: list[Run] = []
-    spent_wallets: set[int] = set()
+    spent: dict[int, int] = {}
     for spec in specs:
         run_id = uuid.uuid4()
-        tool = spec.estimate.tool
         where = f" (bulk row {spec.batch_row})" if spec.batch is not None else ""
         funded = funding_hold(
             merchant=merchant,
-            tool=tool.slug,
+            tool=spec.estimate.tool.slug,
             amount=spec.estimate.held,
             key=hold_key(run_id),
             actor=actor,
-            memo=run_memo(tool.slug, run_id, where),
+            memo=run_memo(spec.estimate.tool.slug, run_id, where),
             reference=str(run_id),
         )
-        spent_wallets |= funded.wallet_ids
-        runs.append(
-            Run(
-                id=run_id,
-                merchant=merchant,
-                tool=tool.slug,
-                input=stored_input(spec.estimate.data),
-                model=tool.model,
-                price=spec.estimate.price,
-                held=spec.estimate.held,
-                hold=funded.parts[0],
-                idempotency_key=spec.idempotency_key,
-                request_hash=spec.request_hash,
-                created_by=spec.created_by,
-                api_key_id=spec.api_key_id,
-                batch=spec.batch,
-                batch_row=spec.batch_row,
-            )
-        )
+        for wallet_id in funded.wallet_ids:  # the lowest each wallet went in this batch
+            left = funded.available[wallet_id]
+            spent[wallet_id] = min(spent.get(wallet_id, left), left)
+        run = _run_row(run_id=run_id, merchant=merchant, spec=spec)
+        run.hold = funded.parts[0]
+        runs.append(run)
     if len(runs) == 1:
         runs[0].save(force_insert=True)
     else:
         Run.objects.bulk_create(runs, batch_size=500)
     transaction.on_commit(partial(runs_enqueue, [run.pk for run in runs]))
-    for wallet_id in sorted(spent_wallets):
-        transaction.on_commit(partial(wallet_spent, wallet_id=wallet_id))
+    for wallet_id, available in sorted(spent.items()):
+        transaction.on_commit(partial(wallet_spent_if_low, wallet_id=wallet_id, available=available))
     return runs
+
+
+def _run_row(*, run_id: uuid.UUID, merchant: Merchant, spec: RunSpec) -> Run:
+    tool = spec.estimate.tool
+    return Run(
+        id=run_id,
+        merchant=merchant,
+        tool=tool.slug,
+        input=stored_input(spec.estimate.data),
+        model=tool.model,
+        price=spec.estimate.price,
+        held=spec.estimate.held,
+        idempotency_key=spec.idempotency_key,
+        request_hash=spec.request_hash,
+        created_by=spec.created_by,
+        api_key_id=spec.api_key_id,
+        batch=spec.batch,
+        batch_row=spec.batch_row,
+    )
+
+
+_RUN_TABLE = Run._meta.db_table
+_HOLD_COLUMN = Run._meta.get_field("hold").column
+
+
+def _insert_from_hold(run: Run) -> tuple[str, list[Any]]:
+    """`INSERT INTO run (...) SELECT ... FROM hold`: the run's row, its hold id taken from the `hold` CTE.
+    Values are prepared as Django's own insert prepares them, each cast to its column's type."""
+    columns, values, params = [], [], []
+    for field in Run._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column == _HOLD_COLUMN:
+            values.append("hold.id")
+            continue
+        values.append(f"%s::{field.cast_db_type(connection)}")
+        params.append(field.get_db_prep_save(field.pre_save(run, add=True), connection))
+    # Table, column and CTE names are ours; every value is a parameter.
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(_RUN_TABLE)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM hold RETURNING (SELECT balance_after FROM hold), "
+        "(SELECT held_after FROM hold), (SELECT id FROM hold)"
+    )
+    return sql, params
+
+
+def _run_build_in_one_statement(*, merchant: Merchant, spec: RunSpec, actor: Actor) -> Run | None:
+    """The usual run (one source pays all of it, PostgreSQL): its hold and its row in one statement, so the
+    wallet row is locked only for that statement and its commit (the merchant's own burst queues on it).
+
+    None when this does not apply (a sponsorship or several sources pay, or another database) or the
+    wallet's guard refused because a racing run took the tokens since they were read: the caller then goes
+    through wallets.funding, which plans again or answers InsufficientTokens. A duplicate Idempotency-Key
+    raises IntegrityError with nothing held, as the general path does.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    sources = sources_for(merchant=merchant, tool=spec.estimate.tool.slug)
+    if (source := one_step_source(sources, spec.estimate.held)) is None:
+        return None
+    run_id = uuid.uuid4()
+    where = f" (bulk row {spec.batch_row})" if spec.batch is not None else ""
+    step = hold_step(
+        account_id=source.account_id,
+        amount=spec.estimate.held,
+        key=hold_key(run_id),
+        actor=actor,
+        memo=run_memo(spec.estimate.tool.slug, run_id, where),
+        reference=str(run_id),
+    )
+    run = _run_row(run_id=run_id, merchant=merchant, spec=spec)
+    insert, params = _insert_from_hold(run)
+    # Inside a caller's transaction a failed statement would poison it: isolate it in a savepoint.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(f"WITH {step.sql} {insert}", step.params + params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    balance_after, held_after, hold_id = row
+    run.hold = step.saved((hold_id, balance_after, held_after))
+    run.hold.known_source = source.kind
+    run._state.adding, run._state.db = False, connection.alias
+    wallet = sources[-1]  # the store's own wallet; its balance moved only if it paid
+    available = balance_after - held_after if source.account_id == wallet.account_id else wallet.available
+    transaction.on_commit(partial(runs_enqueue, [run.pk]))
+    transaction.on_commit(partial(wallet_spent_if_low, wallet_id=wallet.account_id, available=available))
+    return run
 
 
 def run_create(
@@ -144,8 +230,7 @@ def run_create(
         api_key_id=api_key_id,
     )
     try:
-        with transaction.atomic():
-            return runs_build(merchant=merchant, specs=[spec], actor=actor)[0]
+        return runs_build(merchant=merchant, specs=[spec], actor=actor)[0]
     except (IntegrityError, InsufficientTokens):
         # A concurrent request with the same key committed first (our hold rolled back with our run), or
         # it took the last tokens: either way its run is the answer.
