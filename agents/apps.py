@@ -22,6 +22,16 @@ class AgentsConfig(AppConfig):
 
         # Also after a test flush: the provider's default prices are reference data.
         post_migrate.connect(provider_prices_ensure, sender=self, dispatch_uid="agents-provider-prices")
+        # A provider price saved here is used at once by this process (others: within PRICE_CACHE_SECONDS).
+        from django.db.models.signals import post_delete, post_save
+
+        from agents.models import ProviderPrice
+        from agents.runs.usage import provider_prices_forget
+
+        post_save.connect(provider_prices_forget, sender=ProviderPrice, dispatch_uid="agents-provider-prices-save")
+        post_delete.connect(
+            provider_prices_forget, sender=ProviderPrice, dispatch_uid="agents-provider-prices-delete"
+        )
 
 
 def _support_can_view_runs(apps=None, **_kwargs) -> None:

@@ -52,16 +52,19 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Process-memory caches (API keys, prices, wallet ids) must not carry rows a rolled-back test made."""
+    from agents.runs.usage import provider_prices_forget
     from merchants.api_keys import key_cache
     from tokenhub.redis import redis_failures_forget
     from wallets.caches import caches_clear
 
     key_cache.clear()
     caches_clear()
+    provider_prices_forget()
     redis_failures_forget()
     yield
     key_cache.clear()
     caches_clear()
+    provider_prices_forget()
 
 
 @pytest.fixture

@@ -48,19 +48,27 @@ _prices: dict[str, _Prices] = {}
 _wallets: dict[int, tuple[int, str]] = {}  # merchant id -> (wallet id, code)
 
 
-def price_in_force(*, model: str, at: datetime | None = None) -> Price | None:
-    """The price row in force for `model` at `at` (default now), from the cached rows of that model."""
+def _price_rows(model: str) -> tuple[Price, ...]:
     entry = _prices.get(model)
     if entry is None or entry.expires < time.monotonic():
         rows = tuple(Price.objects.filter(model=model).order_by("-effective_from"))
         entry = _Prices(rows, time.monotonic() + settings.PRICE_CACHE_SECONDS)
         with _lock:
             _prices[model] = entry
+    return entry.rows
+
+
+def price_in_force(*, model: str, at: datetime | None = None) -> Price | None:
+    """The price row in force for `model` at `at` (default now), from the cached rows of that model."""
     moment = at or timezone.now()
-    for row in entry.rows:
-        if row.effective_from <= moment:
-            return row
-    return None
+    return next((row for row in _price_rows(model) if row.effective_from <= moment), None)
+
+
+def price_row(*, model: str, price_id: int) -> Price:
+    """The price row `price_id` of `model` (a run's price, held at creation), from the cache when it is
+    there. Raises Price.DoesNotExist for an unknown id."""
+    found = next((row for row in _price_rows(model) if row.pk == price_id), None)
+    return found if found is not None else Price.objects.get(pk=price_id)
 
 
 def prices_forget(**_signal: Any) -> None:

@@ -20,13 +20,13 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -46,10 +46,14 @@ from agents.runs.settle import (
 )
 from agents.runs.streams import stream_publish, stream_restart
 from agents.runs.usage import CallUsage, usage_record
+from merchants.models import Merchant
 from tokenhub import metrics
 from tokenhub.logs import log_context
+from wallets.caches import price_row
+from wallets.models import Transfer
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=models.Model)
 
 Status = Run.Status
 # The run must settle a little before its hold times out, or the hold sweeper could expire it first.
@@ -105,9 +109,76 @@ def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
     return max(delay, min(retry_after or 0.0, cap))
 
 
+def _columns(model: type[models.Model], alias: str) -> str:
+    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+
+
+_converters: dict[type[models.Model], list[tuple[Any, list[Any]]]] = {}
+
+
+def _from_row(model: type[M], values: Sequence[Any]) -> M:
+    """A model instance from a raw row of its concrete columns, converted as a queryset converts them (a
+    JSON column's text parsed, for one)."""
+    fields = model._meta.concrete_fields
+    if (known := _converters.get(model)) is None:
+        known = []
+        for field in fields:
+            column = field.get_col(model._meta.db_table)
+            known.append(
+                (column, connection.ops.get_db_converters(column) + field.get_db_converters(connection))
+            )
+        _converters[model] = known
+    converted = []
+    for (column, converters), value in zip(known, values, strict=True):
+        for converter in converters:
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+_RUN_FIELDS = len(Run._meta.concrete_fields)
+_HOLD_FIELDS = len(Transfer._meta.concrete_fields)
+_RUNS, _TRANSFERS, _MERCHANTS = (
+    connection.ops.quote_name(m._meta.db_table) for m in (Run, Transfer, Merchant)
+)
+# The usual claim: one statement that takes the run if it is queued, due and within its deadline, and
+# answers it with its hold and merchant (the call needs both).
+_CLAIM_SQL = f"""
+UPDATE {_RUNS} AS r
+   SET status = 'running', attempts = r.attempts + 1, started_at = COALESCE(r.started_at, %(now)s),
+       deadline_at = COALESCE(r.deadline_at, LEAST(%(now)s + %(run_deadline)s, h.timeout_at - %(margin)s)),
+       lease_expires_at = %(lease)s
+  FROM {_TRANSFERS} AS h, {_MERCHANTS} AS m
+ WHERE r.id = %(run_id)s AND r.status = 'queued' AND h.id = r.hold_id AND m.id = r.merchant_id
+   AND (r.not_before IS NULL OR r.not_before <= %(now)s)
+   AND COALESCE(r.deadline_at, LEAST(%(now)s + %(run_deadline)s, h.timeout_at - %(margin)s)) > %(now)s
+RETURNING {_columns(Run, "r")}, {_columns(Transfer, "h")}, {_columns(Merchant, "m")}
+"""  # noqa: S608 (table and column names are ours, every value is a parameter)
+
+
 def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
     """Take a queued run for one model call under a new claim and lease; None when someone else has it,
     it is finished, or a retry is not due yet. The first claim starts the run's deadline."""
+    if connection.vendor == "postgresql":
+        params = {
+            "run_id": str(run_id), "now": timezone.now(), "run_deadline": settings.RUN_DEADLINE,
+            "margin": HOLD_MARGIN, "lease": lease_until(),
+        }  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, params)
+            row = cursor.fetchone()
+        if row is not None:
+            run = _from_row(Run, row[:_RUN_FIELDS])
+            run.hold = _from_row(Transfer, row[_RUN_FIELDS : _RUN_FIELDS + _HOLD_FIELDS])
+            run.merchant = _from_row(Merchant, row[_RUN_FIELDS + _HOLD_FIELDS :])
+            if run.price_id is not None:
+                run.price = price_row(model=run.model, price_id=run.price_id)
+            return run
+    # Not claimable as the usual case (or not PostgreSQL): read why, and time out a run past its deadline.
+    return _run_claim_read_first(run_id=run_id)
+
+
+def _run_claim_read_first(*, run_id: uuid.UUID | str) -> Run | None:
     now = timezone.now()
     run = Run.objects.select_related("merchant", "hold", "price").filter(pk=run_id).first()
     if run is None:
@@ -291,11 +362,10 @@ def _execute_claimed(
                 run_fail(run=run, claim=claim, code="internal_error", message=INTERNAL_ERROR_MESSAGE)
             return Outcome("failed")
         try:
-            with db_slot(), transaction.atomic():
-                settled = run_succeed(run=run, claim=claim, completion=completion, output=output)
-                usage_record(run_id=run.pk, usage=usage)
-            usage.recorded = True  # committed with the charge
+            with db_slot():  # the provider's usage is recorded with the charge, in the same commit
+                settled = run_succeed(run=run, claim=claim, completion=completion, output=output, usage=usage)
         except Exception:
+            usage.recorded = False  # nothing committed: the finally of run_execute records it
             logger.exception("Run %s: could not settle; failing it without a charge.", run.pk)
             with db_slot():
                 run_fail(run=run, claim=claim, code="internal_error", message=INTERNAL_ERROR_MESSAGE)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -27,11 +28,12 @@ from agents.runs import hooks, streams
 from agents.runs.create import run_enqueue
 from agents.runs.failures import run_failure_record
 from agents.runs.memos import run_memo, usage_memo
+from agents.runs.usage import CallUsage, usage_cost, usage_record
 from merchants.actors import Actor
 from wallets.exceptions import HoldAlreadyResolved, HoldExpired
 from wallets.funding import funding_post, funding_release, hold_parts, part_index
 from wallets.models import Account, Transfer
-from wallets.services import refund_credit
+from wallets.services import post_step, refund_credit
 
 logger = logging.getLogger(__name__)
 
@@ -174,34 +176,146 @@ def run_retry_later(*, run: Run, claim: int, delay: float, cause: str) -> bool:
     )
 
 
-def run_succeed(*, run: Run, claim: int, completion: Completion, output: dict[str, Any]) -> Run | None:
-    """Charge the actual cost (capped at the hold), release the rest and store the answer, in one commit.
+def _succeeded_fields(
+    run: Run, completion: Completion, output: dict[str, Any], actual: int, charged: int
+) -> dict[str, Any]:
+    return {
+        "status": Status.SUCCEEDED,
+        "output": output,
+        "cost": charged,
+        "uncharged": actual - charged,
+        "input_tokens": completion.input_tokens,
+        "output_tokens": completion.output_tokens,
+        "cached_input_tokens": completion.cached_tokens,
+        "usage_note": completion.usage_note[:300],
+        "model": completion.model or run.model,
+        "error_code": "",
+        "error_message": "",
+        "finished_at": timezone.now(),
+        "lease_expires_at": None,
+        "waiting": Waiting.NONE,
+    }
+
+
+def run_succeed(
+    *,
+    run: Run,
+    claim: int,
+    completion: Completion,
+    output: dict[str, Any],
+    usage: CallUsage | None = None,
+) -> Run | None:
+    """Charge the actual cost (capped at the hold), release the rest, store the answer and add the
+    provider's usage of the calls (`usage`), in one commit.
 
     None when the claim was lost (recovery took the run back, or a duplicate settled it): nothing is
-    charged then. A hold that expired meanwhile fails the run instead: nothing is charged either.
+    charged then, and the usage is still added. A hold that expired meanwhile fails the run instead:
+    nothing is charged either.
     """
     assert run.price is not None  # noqa: S101 - every run is created with the price it was held at
     actual = run.price.cost(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens)
     charged = min(actual, run.held)
     if actual > run.held:
         logger.warning("Run %s cost %s, above its hold of %s; charging the hold.", run.pk, actual, run.held)
+    memo = run_memo(run.tool, run.pk, usage_memo(completion.input_tokens, completion.output_tokens))
+    fields = _succeeded_fields(run, completion, output, actual, charged)
+    settled = _succeed_in_one_statement(
+        run=run, claim=claim, charged=charged, memo=memo, fields=fields, usage=usage
+    )
+    if settled is not NOT_ONE_STEP:
+        return settled
+    with transaction.atomic():
+        settled = _succeed_in_one_transaction(run=run, claim=claim, charged=charged, memo=memo, fields=fields)
+        if usage is not None:
+            usage_record(run_id=run.pk, usage=usage)
+            usage.recorded = True
+        return settled
+
+
+class _NotOneStep:
+    """run_succeed's one-statement path does not apply: the general path settles the run."""
+
+
+NOT_ONE_STEP: Any = _NotOneStep()
+_RUNS = Run._meta.db_table
+
+
+def _succeed_in_one_statement(
+    *, run: Run, claim: int, charged: int, memo: str, fields: dict[str, Any], usage: CallUsage | None
+) -> Any:
+    """The usual success (one source paid, no product hook, PostgreSQL): guard, charge, release, answer
+    and provider usage in one statement. The run row is locked first, as everywhere else (run row, then
+    wallet row); nothing moves unless it still runs under `claim`. NOT_ONE_STEP when this does not apply,
+    or the ledger refused it (the hold was resolved meanwhile): the general path then decides."""
+    if (
+        connection.vendor != "postgresql"
+        or run.held != run.hold.amount
+        or hooks.for_tool(run.tool) is not None
+    ):
+        return NOT_ONE_STEP
+    step = post_step(
+        hold=run.hold, amount=charged, key=settle_key(run.pk), actor=WORKER, memo=memo, gate="guard"
+    )
+    if step is None:
+        return NOT_ONE_STEP
+    sets, params = [], []
+    for name, value in fields.items():
+        field = Run._meta.get_field(name)
+        sets.append(f"{connection.ops.quote_name(field.column)} = %s::{field.cast_db_type(connection)}")
+        params.append(field.get_db_prep_save(value, connection))
+    counted = usage is not None and usage.calls
+    if counted:
+        assert usage is not None  # noqa: S101 - for mypy
+        for column, added in (
+            ("provider_input_tokens", usage.input_tokens),
+            ("provider_cached_tokens", usage.cached_tokens),
+            ("provider_output_tokens", usage.output_tokens),
+            ("provider_cost_usd", usage_cost(usage, run_id=run.pk)),
+        ):
+            sets.append(f"{column} = {_RUNS}.{column} + %s")
+            params.append(added)
+    sql = (
+        f"WITH guard AS (SELECT id FROM {_RUNS} WHERE id = %s AND status = 'running' AND attempts = %s "  # noqa: S608
+        f"FOR UPDATE), {step.sql} UPDATE {_RUNS} SET {', '.join(sets)}, settlement_id = resolved.id "
+        f"FROM resolved WHERE {_RUNS}.id = %s RETURNING resolved.id, resolved.balance_after, resolved.held_after"
+    )
+    try:
+        with (
+            transaction.atomic() if connection.in_atomic_block else nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [run.pk, claim, *step.params, *params, run.pk])
+            row = cursor.fetchone()
+    except IntegrityError:
+        return NOT_ONE_STEP  # the hold was resolved meanwhile (the sweeper expired it): fail it the long way
+    if row is None:  # the claim was lost: nothing moved; the calls were still billed to us
+        if counted:
+            assert usage is not None  # noqa: S101 - for mypy
+            usage_record(run_id=run.pk, usage=usage)
+            usage.recorded = True
+        return None
+    if usage is not None:
+        usage.recorded = True
+    fields["settlement"] = step.saved(row)
+    for name, value in fields.items():
+        setattr(run, name, value)
+    transaction.on_commit(partial(streams.stream_finish, run.pk))
+    return run
+
+
+def _succeed_in_one_transaction(
+    *, run: Run, claim: int, charged: int, memo: str, fields: dict[str, Any]
+) -> Run | None:
     with transaction.atomic():
         # Lock the row only while it is still ours; whoever else got here first made this match nothing.
         if _locked(run.pk, running_under(claim)) is None:
             return None
         try:
             settlement: Transfer | None = funding_post(
-                parts=run_hold_parts(run),
-                amount=charged,
-                key=settle_key(run.pk),
-                actor=WORKER,
-                memo=run_memo(
-                    run.tool, run.pk, usage_memo(completion.input_tokens, completion.output_tokens)
-                ),
+                parts=run_hold_parts(run), amount=charged, key=settle_key(run.pk), actor=WORKER, memo=memo
             )[0]
         except (HoldExpired, HoldAlreadyResolved):
             settlement = None
-        fields: dict[str, Any]
         if settlement is None or settlement.pending_id != run.hold_id:
             # The hold outlived its timeout: charging now would take tokens the merchant was told are free.
             settlement = hold_release(run=run, actor=WORKER, memo=run_memo(run.tool, run.pk, " timed out"))
@@ -210,25 +324,11 @@ def run_succeed(*, run: Run, claim: int, completion: Completion, output: dict[st
                 "cost": 0,
                 "error_code": TIMED_OUT,
                 "error_message": TIMED_OUT_MESSAGE,
+                "finished_at": timezone.now(),
+                "lease_expires_at": None,
+                "waiting": Waiting.NONE,
             }
-        else:
-            fields = {
-                "status": Status.SUCCEEDED,
-                "output": output,
-                "cost": charged,
-                "uncharged": actual - charged,
-                "input_tokens": completion.input_tokens,
-                "output_tokens": completion.output_tokens,
-                "cached_input_tokens": completion.cached_tokens,
-                "usage_note": completion.usage_note[:300],
-                "model": completion.model or run.model,
-                "error_code": "",
-                "error_message": "",
-            }
-        fields.update(
-            settlement=settlement, finished_at=timezone.now(), lease_expires_at=None, waiting=Waiting.NONE
-        )
-        _apply(run, fields)
+        _apply(run, {**fields, "settlement": settlement})
         if run.status == Status.SUCCEEDED and (run_hooks := hooks.for_tool(run.tool)) is not None:
             run_hooks.on_succeeded(run=run)  # in the same commit as the charge
         return run

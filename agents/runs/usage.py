@@ -9,10 +9,15 @@ recoveries of the same run add up); on success that UPDATE commits with the char
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,13 +27,28 @@ from agents.models import ProviderPrice, Run
 logger = logging.getLogger(__name__)
 
 
-def provider_price_for(*, model: str, at=None) -> ProviderPrice | None:
-    """The provider price in force for `model` at `at` (default now)."""
-    return (
-        ProviderPrice.objects.filter(model=model, effective_from__lte=at or timezone.now())
-        .order_by("-effective_from")
-        .first()
-    )
+_prices_lock = threading.Lock()
+_prices: dict[str, tuple[tuple[ProviderPrice, ...], float]] = {}  # model -> (rows newest first, expiry)
+
+
+def provider_price_for(*, model: str, at: datetime | None = None) -> ProviderPrice | None:
+    """The provider price in force for `model` at `at` (default now). A model's rows are cached for
+    PRICE_CACHE_SECONDS, so settling a run reads none; the row in force is chosen at the moment asked, so a
+    price entered ahead of time takes effect at its effective_from."""
+    entry = _prices.get(model)
+    if entry is None or entry[1] < time.monotonic():
+        rows = tuple(ProviderPrice.objects.filter(model=model).order_by("-effective_from"))
+        entry = (rows, time.monotonic() + settings.PRICE_CACHE_SECONDS)
+        with _prices_lock:
+            _prices[model] = entry
+    moment = at or timezone.now()
+    return next((row for row in entry[0] if row.effective_from <= moment), None)
+
+
+def provider_prices_forget(**_signal: Any) -> None:
+    """Drop cached provider prices (one was saved or deleted in this process; also a signal receiver)."""
+    with _prices_lock:
+        _prices.clear()
 
 
 @dataclass
@@ -55,26 +75,29 @@ class CallUsage:
         return sum(c.output_tokens for c in self.calls)
 
 
+def usage_cost(usage: CallUsage, *, run_id: uuid.UUID | str) -> Decimal:
+    """What the provider bills for the calls, priced by the model the run asked for (a snapshot name the
+    answer reports bills at its family's price)."""
+    price = provider_price_for(model=usage.model)
+    if price is None:
+        logger.warning("No provider price for model %s; run %s recorded at zero cost.", usage.model, run_id)
+        return Decimal(0)
+    return sum(
+        (
+            price.cost_usd(
+                input_tokens=c.input_tokens, cached_tokens=c.cached_tokens, output_tokens=c.output_tokens
+            )
+            for c in usage.calls
+        ),
+        Decimal(0),
+    )
+
+
 def usage_record(*, run_id: uuid.UUID | str, usage: CallUsage) -> Decimal:
-    """Add the calls' usage and its provider cost to the run; returns the cost added. Priced by the
-    model the run asked for (a snapshot name the answer reports bills at its family's price)."""
+    """Add the calls' usage and its provider cost to the run; returns the cost added."""
     if not usage.calls:
         return Decimal(0)
-    model = usage.model
-    price = provider_price_for(model=model)
-    cost = Decimal(0)
-    if price is None:
-        logger.warning("No provider price for model %s; run %s recorded at zero cost.", model, run_id)
-    else:
-        cost = sum(
-            (
-                price.cost_usd(
-                    input_tokens=c.input_tokens, cached_tokens=c.cached_tokens, output_tokens=c.output_tokens
-                )
-                for c in usage.calls
-            ),
-            Decimal(0),
-        )
+    cost = usage_cost(usage, run_id=run_id)
     Run.objects.filter(pk=run_id).update(
         provider_input_tokens=F("provider_input_tokens") + usage.input_tokens,
         provider_cached_tokens=F("provider_cached_tokens") + usage.cached_tokens,
