@@ -28,7 +28,9 @@ class AgentsConfig(AppConfig):
         from agents.models import ProviderPrice
         from agents.runs.usage import provider_prices_forget
 
-        post_save.connect(provider_prices_forget, sender=ProviderPrice, dispatch_uid="agents-provider-prices-save")
+        post_save.connect(
+            provider_prices_forget, sender=ProviderPrice, dispatch_uid="agents-provider-prices-save"
+        )
         post_delete.connect(
             provider_prices_forget, sender=ProviderPrice, dispatch_uid="agents-provider-prices-delete"
         )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from celery import current_app
 from django.db import IntegrityError, connection, transaction
@@ -145,7 +145,7 @@ def _insert_from_hold(run: Run) -> tuple[str, list[Any]]:
     Values are prepared as Django's own insert prepares them, each cast to its column's type."""
     columns, values, params = [], [], []
     for field in Run._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(connection.ops.quote_name(cast(str, field.column)))
         if field.column == _HOLD_COLUMN:
             values.append("hold.id")
             continue

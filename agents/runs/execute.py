@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import connection, models
@@ -110,7 +110,9 @@ def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
 
 
 def _columns(model: type[models.Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(
+        f"{alias}.{connection.ops.quote_name(cast(str, f.column))}" for f in model._meta.concrete_fields
+    )
 
 
 _converters: dict[type[models.Model], list[tuple[Any, list[Any]]]] = {}
@@ -160,7 +162,7 @@ def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
     """Take a queued run for one model call under a new claim and lease; None when someone else has it,
     it is finished, or a retry is not due yet. The first claim starts the run's deadline."""
     if connection.vendor == "postgresql":
-        params = {
+        params: dict[str, Any] = {
             "run_id": str(run_id), "now": timezone.now(), "run_deadline": settings.RUN_DEADLINE,
             "margin": HOLD_MARGIN, "lease": lease_until(),
         }  # fmt: skip

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -260,8 +260,10 @@ def _succeed_in_one_statement(
         return NOT_ONE_STEP
     sets, params = [], []
     for name, value in fields.items():
-        field = Run._meta.get_field(name)
-        sets.append(f"{connection.ops.quote_name(field.column)} = %s::{field.cast_db_type(connection)}")
+        field = cast(models.Field, Run._meta.get_field(name))
+        sets.append(
+            f"{connection.ops.quote_name(cast(str, field.column))} = %s::{field.cast_db_type(connection)}"
+        )
         params.append(field.get_db_prep_save(value, connection))
     counted = usage is not None and usage.calls
     if counted:
