@@ -585,6 +585,12 @@ def main() -> None:
 
 
 def render(args, rows, load, spy, mach, load_start, load_end) -> str:
+    busiest = max(load_start[0], load_end[0])
+    machine_state = (
+        "Taken on a quiet machine (nothing else running)"
+        if busiest < 1.0
+        else "**Taken on a shared, loaded machine** (other work ran meanwhile)"
+    )
     lines = [
         "| model latency | system | throughput end to end | CPU per unit (web + worker) | overhead p50 / p99 at 10/s |",
         "|---|---|---|---|---|",
@@ -635,8 +641,7 @@ SDK calls). Every Tokenhub phase ends with `reconcile_ledger()` clean.
 ```
 
 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {mach["nproc"]} CPUs (nproc), {mach["cpu"]}; PostgreSQL {mach["pg"]}, Python {mach["python"]};
-simulator, both systems, PostgreSQL, Redis and the bench client on the same host. **Taken on a shared,
-loaded machine** (other engineers' test suites ran meanwhile): load average {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}
+simulator, both systems, PostgreSQL, Redis and the bench client on the same host. {machine_state}: load average {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}
 at the start, {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f} at the end. Absolute figures move a lot between runs
 here; the ratios, measured side by side in one run, are the figures to compare.
 
