@@ -81,10 +81,6 @@ def wallet_spent_if_low(*, wallet_id: int, available: int) -> None:
         wallet_spent(wallet_id=wallet_id)
 
 
-def balance_mark_forget(*, wallet_id: int) -> None:
-    caches.balance_mark_forget(wallet_id=wallet_id)
-
-
 def balance_settings_saved(*, instance: BalanceAlert | RechargeSettings, **_signal: object) -> None:
-    """post_save of a wallet's alert or recharge settings (also when an alert is raised or re-armed)."""
+    """post_save of a wallet's alert or recharge settings: their thresholds make the mark."""
     caches.balance_mark_forget(wallet_id=instance.pk)

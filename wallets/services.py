@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -381,6 +381,39 @@ def adjustment_create(
     )
 
 
+def _hold_transfer(
+    *,
+    account_id: int,
+    amount: int,
+    key: str,
+    actor: Actor,
+    memo: str,
+    reference: str,
+    timeout: timedelta | None,
+    beneficiary_id: int | None = None,
+    sponsorship_month_id: int | None = None,
+) -> Transfer:
+    """A new hold on `account_id` (unsaved), timing out after `timeout` (default HOLD_TIMEOUT)."""
+    timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
+    return _new(
+        kind=Kind.HOLD, debit_id=account_id, credit_id=system_account_id(Account.Kind.CONSUMPTION),
+        wallet_id=account_id, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
+        reference=reference, beneficiary_id=beneficiary_id, sponsorship_month_id=sponsorship_month_id,
+    )  # fmt: skip
+
+
+def _resolution_transfer(
+    *, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, memo: str
+) -> Transfer:
+    """A new post, void or expiry of `hold` (unsaved), against the hold's own accounts."""
+    assert hold.wallet_id is not None  # noqa: S101 - hold_create always places a hold against a wallet
+    return _new(
+        kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
+        amount=amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
+        beneficiary_id=hold.beneficiary_id, sponsorship_month_id=hold.sponsorship_month_id,
+    )  # fmt: skip
+
+
 def hold_create(
     *,
     wallet: Account | int,
@@ -401,11 +434,9 @@ def hold_create(
     """
     _require_positive(amount)
     account_id = wallet if isinstance(wallet, int) else wallet.pk
-    timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
-    new = _new(
-        kind=Kind.HOLD, debit_id=account_id, credit_id=system_account_id(Account.Kind.CONSUMPTION),
-        wallet_id=account_id, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
-        reference=reference, beneficiary_id=beneficiary_id, sponsorship_month_id=sponsorship_month_id,
+    new = _hold_transfer(
+        account_id=account_id, amount=amount, key=key, actor=actor, memo=memo, reference=reference,
+        timeout=timeout, beneficiary_id=beneficiary_id, sponsorship_month_id=sponsorship_month_id,
     )  # fmt: skip
     try:
         hold = _apply(wallet_id=account_id, pending=amount, need=amount, transfer=new)
@@ -417,16 +448,20 @@ def hold_create(
     return hold or _replay_or_refuse(key, kind=Kind.HOLD, wallet_id=account_id, amount=amount)
 
 
+def _charge_check(hold: Transfer, amount: int) -> None:
+    if hold.kind != Kind.HOLD:
+        raise HoldExceeded(f"Transfer {hold.pk} is a {hold.kind}, not a hold.")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or amount > hold.amount:
+        raise HoldExceeded(f"Cannot charge {amount!r} against a hold of {hold.amount}.")
+
+
 def hold_post(*, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "") -> Transfer:
     """Charge `amount` (at most the hold) and release the rest, once.
 
     A charge of 0 releases the whole hold (a transfer's amount is always positive). Raises HoldExceeded,
     HoldExpired, or HoldAlreadyResolved when another post, void or expiry got there first.
     """
-    if hold.kind != Kind.HOLD:
-        raise HoldExceeded(f"Transfer {hold.pk} is a {hold.kind}, not a hold.")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or amount > hold.amount:
-        raise HoldExceeded(f"Cannot charge {amount!r} against a hold of {hold.amount}.")
+    _charge_check(hold, amount)
     if amount == 0:
         return hold_void(hold=hold, key=key, actor=actor, memo=memo)
     if hold.timeout_at is not None and hold.timeout_at <= timezone.now():
@@ -452,11 +487,7 @@ UPDATE {SponsorshipMonth._meta.db_table} SET held = held - %s, spent = spent + %
 
 def _resolve(*, hold: Transfer, kind: str, amount: int, key: str, actor: Actor, memo: str) -> Transfer:
     assert hold.wallet_id is not None  # noqa: S101 - hold_create always places a hold against a wallet
-    new = _new(
-        kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
-        amount=amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
-        beneficiary_id=hold.beneficiary_id, sponsorship_month_id=hold.sponsorship_month_id,
-    )  # fmt: skip
+    new = _resolution_transfer(hold=hold, kind=kind, amount=amount, key=key, actor=actor, memo=memo)
     posted = amount if kind == Kind.SETTLE else 0
     try:
         if hold.sponsorship_month_id is None:
@@ -533,43 +564,40 @@ def hold_step(
     memo: str = "",
     reference: str = "",
     timeout: timedelta | None = None,
-    name: str = "hold",
 ) -> LedgerStep:
-    """hold_create as a LedgerStep: reserve `amount` of one merchant account (its wallet or a promotional
-    block; a sponsored part needs its month counted first, so it always goes through wallets.funding)."""
+    """hold_create as a LedgerStep named `hold`: reserve `amount` of one merchant account (its wallet or a
+    promotional block; a sponsored part needs its month counted first, so it goes through wallets.funding)."""
     _require_positive(amount)
-    timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
-    new = _new(
-        kind=Kind.HOLD, debit_id=account_id, credit_id=system_account_id(Account.Kind.CONSUMPTION),
-        wallet_id=account_id, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
-        reference=reference,
+    new = _hold_transfer(
+        account_id=account_id, amount=amount, key=key, actor=actor, memo=memo, reference=reference,
+        timeout=timeout,
     )  # fmt: skip
     counters = _counter_params(account_id, credit=0, debit=0, pending=amount, need=amount, allow_debt=False)
-    return _step(name, gate=None, counters=counters, transfer=new)
+    return _step("hold", gate=None, counters=counters, transfer=new)
 
 
 def post_step(
-    *, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "", gate: str, name: str = "resolved"
+    *, hold: Transfer, amount: int, key: str, actor: Actor, memo: str = "", gate: str
 ) -> LedgerStep | None:
-    """hold_post as a LedgerStep that moves only if the caller's `gate` CTE returns a row. None when the
-    post cannot be one step (a sponsored part moves its month too; an expired hold must fail instead): the
-    caller then goes through hold_post, which answers those cases."""
-    if hold.kind != Kind.HOLD or hold.sponsorship_month_id is not None or hold.wallet_id is None:
+    """hold_post as a LedgerStep named `resolved` that moves only if the caller's `gate` CTE returns a row.
+    None when the post cannot be one step (a sponsored part moves its month too; an expired hold must fail
+    instead): the caller then goes through hold_post, which answers those cases. Raises HoldExceeded as
+    hold_post does."""
+    _charge_check(hold, amount)
+    if hold.sponsorship_month_id is not None or hold.timeout_at is None or hold.timeout_at <= timezone.now():
         return None
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or amount > hold.amount:
-        raise HoldExceeded(f"Cannot charge {amount!r} against a hold of {hold.amount}.")
-    if hold.timeout_at is None or hold.timeout_at <= timezone.now():
-        return None
-    kind = Kind.SETTLE if amount else Kind.VOID  # a charge of 0 is stored as a release, as hold_post does
-    new = _new(
-        kind=kind, debit_id=hold.debit_account_id, credit_id=hold.credit_account_id, wallet_id=hold.wallet_id,
-        amount=amount or hold.amount, key=key, actor=actor, memo=memo, reference=hold.reference, pending=hold,
-        beneficiary_id=hold.beneficiary_id,
-    )  # fmt: skip
+    # A charge of 0 is stored as a release of the whole hold, as hold_post does.
+    kind, recorded = (Kind.SETTLE, amount) if amount else (Kind.VOID, hold.amount)
+    new = _resolution_transfer(hold=hold, kind=kind, amount=recorded, key=key, actor=actor, memo=memo)
     counters = _counter_params(
-        hold.wallet_id, credit=0, debit=amount, pending=-hold.amount, need=_NO_GUARD, allow_debt=False
+        cast(int, new.wallet_id),
+        credit=0,
+        debit=amount,
+        pending=-hold.amount,
+        need=_NO_GUARD,
+        allow_debt=False,
     )
-    return _step(name, gate=gate, counters=counters, transfer=new)
+    return _step("resolved", gate=gate, counters=counters, transfer=new)
 
 
 def holds_expire(*, now: datetime | None = None, batch: int = 500, lookback: timedelta | None = None) -> int:

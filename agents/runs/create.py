@@ -1,8 +1,9 @@
 """Creating runs: one builder for a single run and for a bulk batch, each run with its hold, one commit.
 
 A run and its hold are created together (the usual run in one statement, others in one transaction) and
-the task is enqueued when that commits; too few tokens and nothing exists. An Idempotency-Key names one request of a merchant: the same key and body answer the
-first run (also under concurrent replays), another body answers 409.
+the task is enqueued when that commits; too few tokens and nothing exists. An Idempotency-Key names one
+request of a merchant: the same key and body answer the first run (also under concurrent replays), another
+body answers 409.
 """
 
 from __future__ import annotations

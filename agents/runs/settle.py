@@ -308,32 +308,32 @@ def _succeed_in_one_statement(
 def _succeed_in_one_transaction(
     *, run: Run, claim: int, charged: int, memo: str, fields: dict[str, Any]
 ) -> Run | None:
-    with transaction.atomic():
-        # Lock the row only while it is still ours; whoever else got here first made this match nothing.
-        if _locked(run.pk, running_under(claim)) is None:
-            return None
-        try:
-            settlement: Transfer | None = funding_post(
-                parts=run_hold_parts(run), amount=charged, key=settle_key(run.pk), actor=WORKER, memo=memo
-            )[0]
-        except (HoldExpired, HoldAlreadyResolved):
-            settlement = None
-        if settlement is None or settlement.pending_id != run.hold_id:
-            # The hold outlived its timeout: charging now would take tokens the merchant was told are free.
-            settlement = hold_release(run=run, actor=WORKER, memo=run_memo(run.tool, run.pk, " timed out"))
-            fields = {
-                "status": Status.FAILED,
-                "cost": 0,
-                "error_code": TIMED_OUT,
-                "error_message": TIMED_OUT_MESSAGE,
-                "finished_at": timezone.now(),
-                "lease_expires_at": None,
-                "waiting": Waiting.NONE,
-            }
-        _apply(run, {**fields, "settlement": settlement})
-        if run.status == Status.SUCCEEDED and (run_hooks := hooks.for_tool(run.tool)) is not None:
-            run_hooks.on_succeeded(run=run)  # in the same commit as the charge
-        return run
+    """The general success path, inside run_succeed's transaction: lock, charge each part, store."""
+    # Lock the row only while it is still ours; whoever else got here first made this match nothing.
+    if _locked(run.pk, running_under(claim)) is None:
+        return None
+    try:
+        settlement: Transfer | None = funding_post(
+            parts=run_hold_parts(run), amount=charged, key=settle_key(run.pk), actor=WORKER, memo=memo
+        )[0]
+    except (HoldExpired, HoldAlreadyResolved):
+        settlement = None
+    if settlement is None or settlement.pending_id != run.hold_id:
+        # The hold outlived its timeout: charging now would take tokens the merchant was told are free.
+        settlement = hold_release(run=run, actor=WORKER, memo=run_memo(run.tool, run.pk, " timed out"))
+        fields = {
+            "status": Status.FAILED,
+            "cost": 0,
+            "error_code": TIMED_OUT,
+            "error_message": TIMED_OUT_MESSAGE,
+            "finished_at": timezone.now(),
+            "lease_expires_at": None,
+            "waiting": Waiting.NONE,
+        }
+    _apply(run, {**fields, "settlement": settlement})
+    if run.status == Status.SUCCEEDED and (run_hooks := hooks.for_tool(run.tool)) is not None:
+        run_hooks.on_succeeded(run=run)  # in the same commit as the charge
+    return run
 
 
 def cancelable() -> Q:
