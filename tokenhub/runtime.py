@@ -69,3 +69,9 @@ def _safe(url: str) -> str:
     if parsed.password:
         return url.replace(parsed.password, "***")
     return url
+
+
+def broker_transport(broker_url: str) -> str | None:
+    """The kombu transport for `broker_url`: ours for plain Redis (tokenhub/broker.py), else kombu's own
+    for the URL's scheme (None)."""
+    return "tokenhub.broker:Transport" if broker_url.startswith("redis://") else None

@@ -143,6 +143,8 @@ _broker_choice = runtime.choose_broker(
 )
 CELERY_BROKER_URL = _broker_choice.url
 CELERY_BROKER_TRANSPORT_OPTIONS = _broker_choice.transport_options
+# kombu's Redis transport with one client per channel (tokenhub/broker.py); other brokers as kombu has them.
+CELERY_BROKER_TRANSPORT = runtime.broker_transport(CELERY_BROKER_URL)
 # Redis for rate limits and streams; empty when no Redis is reachable (dev embedded mode).
 REDIS_URL = _broker_choice.redis_url
 TOKENHUB_BROKER_DESCRIPTION = _broker_choice.description

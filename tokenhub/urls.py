@@ -4,6 +4,8 @@ from django.urls import include, path
 from tokenhub import health, metrics_view, views
 
 urlpatterns = [
+    # First: the API takes the most requests, and every pattern tried before a match costs each of them.
+    path("", include("tokenhub.api_urls")),
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics_view.metrics, name="metrics"),
@@ -14,7 +16,6 @@ urlpatterns = [
     path("", include("wallets.urls")),
     path("", include("agents.urls")),
     path("", include("widgets.urls")),
-    path("", include("tokenhub.api_urls")),
 ]
 
 # Styled error pages with the navigation; the 500 page needs a request to show it (Django's own has none).

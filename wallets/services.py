@@ -51,12 +51,14 @@ UPDATE {Account._meta.db_table}
        debits_posted = debits_posted + %s,
        debits_pending = debits_pending + %s,
        in_debt = (%s OR in_debt) AND (credits_posted + %s) - (debits_posted + %s) - (debits_pending + %s) < 0
- WHERE id = %s AND kind IN ('wallet', 'promo')
+ WHERE id = {{target}} AND kind IN ('wallet', 'promo')
    AND credits_posted - debits_posted - debits_pending >= %s
    AND (%s OR expires_at IS NULL OR expires_at > %s){{gate}}
-RETURNING credits_posted, debits_posted, debits_pending
+RETURNING credits_posted, debits_posted, debits_pending, id
 """  # noqa: S608 (the table name is ours, every value is a parameter)
-_COUNTERS_SQL = _COUNTERS_TEMPLATE.format(gate="")
+_COUNTERS_SQL = _COUNTERS_TEMPLATE.format(target="%s", gate="")
+# A merchant's own wallet, found inside the statement (the target's parameter is the merchant's id).
+_WALLET_OF_MERCHANT = f"(SELECT id FROM {Account._meta.db_table} WHERE merchant_id = %s AND kind = 'wallet')"  # noqa: S608
 
 
 _NO_GUARD = -(2**63) + 1
@@ -95,7 +97,7 @@ def _move(
     with connection.cursor() as cursor:
         cursor.execute(_COUNTERS_SQL, params)
         row = cursor.fetchone()
-    return Counters(*row) if row else None
+    return Counters(*row[:3]) if row else None
 
 
 _T = Transfer._meta.db_table
@@ -383,7 +385,7 @@ def adjustment_create(
 
 def _hold_transfer(
     *,
-    account_id: int,
+    account_id: int | None,
     amount: int,
     key: str,
     actor: Actor,
@@ -393,11 +395,13 @@ def _hold_transfer(
     beneficiary_id: int | None = None,
     sponsorship_month_id: int | None = None,
 ) -> Transfer:
-    """A new hold on `account_id` (unsaved), timing out after `timeout` (default HOLD_TIMEOUT)."""
+    """A new hold on `account_id` (unsaved; None: the statement that inserts it finds the account), timing
+    out after `timeout` (default HOLD_TIMEOUT)."""
     timeout_at = timezone.now() + (settings.HOLD_TIMEOUT if timeout is None else timeout)
+    account = cast(int, account_id)  # None stays None until LedgerStep.saved fills it in from the row
     return _new(
-        kind=Kind.HOLD, debit_id=account_id, credit_id=system_account_id(Account.Kind.CONSUMPTION),
-        wallet_id=account_id, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
+        kind=Kind.HOLD, debit_id=account, credit_id=system_account_id(Account.Kind.CONSUMPTION),
+        wallet_id=account, amount=amount, key=key, actor=actor, memo=memo, timeout_at=timeout_at,
         reference=reference, beneficiary_id=beneficiary_id, sponsorship_month_id=sponsorship_month_id,
     )  # fmt: skip
 
@@ -524,9 +528,10 @@ class LedgerStep:
     its own row: a run's insert with its hold, a run's settlement with its charge (agents.runs).
 
     `<name>_counters` applies the account's counter deltas under the same guard as every other movement, and
-    `<name>` inserts the transfer from the row it returns, yielding (id, balance_after, held_after). When
-    the guard refuses, or the statement's `gate` CTE (if named) returns no row, `<name>` is empty and
-    nothing moves; a duplicate key or a second resolution fails the whole statement. PostgreSQL only.
+    `<name>` inserts the transfer from the row it returns, yielding (id, balance_after, held_after,
+    wallet_id). When the guard refuses, or the statement's `gate` CTE (if named) returns no row, or the
+    step's own condition does not hold, `<name>` is empty and nothing moves; a duplicate key or a second
+    resolution fails the whole statement. PostgreSQL only.
     """
 
     name: str
@@ -535,29 +540,49 @@ class LedgerStep:
     transfer: Transfer
 
     def saved(self, row: Sequence[Any]) -> Transfer:
-        """The transfer, as inserted, from `<name>`'s returned (id, balance_after, held_after)."""
+        """The transfer, as inserted, from `<name>`'s returned (id, balance_after, held_after[, wallet_id])."""
         transfer = self.transfer
-        transfer.pk, transfer.balance_after, transfer.held_after = row
+        transfer.pk, transfer.balance_after, transfer.held_after = row[:3]
+        if len(row) > 3 and transfer.wallet_id is None:  # a hold on a wallet the statement found itself
+            transfer.wallet_id = transfer.debit_account_id = row[3]
         transfer._state.adding, transfer._state.db = False, connection.alias
         return transfer
 
 
-def _step(name: str, *, gate: str | None, counters: list, transfer: Transfer) -> LedgerStep:
+def _step(
+    name: str,
+    *,
+    gate: str | None,
+    counters: list,
+    transfer: Transfer,
+    target: str = "%s",
+    condition: tuple[str, list] = ("", []),
+) -> LedgerStep:
     gated = f" AND EXISTS (SELECT 1 FROM {gate})" if gate else ""  # noqa: S608 (a CTE name of ours)
-    guarded = _COUNTERS_TEMPLATE.format(gate=gated).strip()
+    condition_sql, condition_params = condition
+    guarded = _COUNTERS_TEMPLATE.format(target=target, gate=gated + condition_sql).strip()
+    # The account the counters moved is the transfer's wallet (and a hold's debit account): taken from the
+    # row, so a step whose target the statement finds (a merchant's wallet) needs no read before it.
+    from_row = {"wallet_id", "debit_account_id"} if transfer.kind == Kind.HOLD else {"wallet_id"}
+    values = [f"{name}_counters.id" if c in from_row else "%s" for c in _TRANSFER_COLUMNS]
     # Table, column and CTE names are ours; every value is a parameter.
     sql = (
         f"{name}_counters AS ({guarded}), {name} AS (INSERT INTO {_T} ({', '.join(_TRANSFER_COLUMNS)}, "  # noqa: S608
-        f"balance_after, held_after) SELECT {', '.join(['%s'] * len(_TRANSFER_COLUMNS))}, "
+        f"balance_after, held_after) SELECT {', '.join(values)}, "
         f"credits_posted - debits_posted, debits_pending FROM {name}_counters "
-        "RETURNING id, balance_after, held_after)"
+        "RETURNING id, balance_after, held_after, wallet_id)"
     )
-    return LedgerStep(name, sql, counters + [getattr(transfer, c) for c in _TRANSFER_COLUMNS], transfer)
+    params = (
+        counters + condition_params + [getattr(transfer, c) for c in _TRANSFER_COLUMNS if c not in from_row]
+    )
+    return LedgerStep(name, sql, params, transfer)
 
 
 def hold_step(
     *,
-    account_id: int,
+    account_id: int | None = None,
+    wallet_of_merchant: int | None = None,
+    only_if: tuple[str, list] = ("", []),
     amount: int,
     key: str,
     actor: Actor,
@@ -566,14 +591,22 @@ def hold_step(
     timeout: timedelta | None = None,
 ) -> LedgerStep:
     """hold_create as a LedgerStep named `hold`: reserve `amount` of one merchant account (its wallet or a
-    promotional block; a sponsored part needs its month counted first, so it goes through wallets.funding)."""
+    promotional block; a sponsored part needs its month counted first, so it goes through wallets.funding).
+
+    The account is `account_id`, or the wallet of the merchant `wallet_of_merchant`, found by the statement
+    itself. `only_if` is a further condition (`" AND ..."`, with its parameters) the hold moves under.
+    """
     _require_positive(amount)
+    if (account_id is None) == (wallet_of_merchant is None):
+        raise ValueError("hold_step takes one of account_id and wallet_of_merchant.")
     new = _hold_transfer(
         account_id=account_id, amount=amount, key=key, actor=actor, memo=memo, reference=reference,
         timeout=timeout,
     )  # fmt: skip
-    counters = _counter_params(account_id, credit=0, debit=0, pending=amount, need=amount, allow_debt=False)
-    return _step("hold", gate=None, counters=counters, transfer=new)
+    target_id = cast(int, account_id if account_id is not None else wallet_of_merchant)
+    counters = _counter_params(target_id, credit=0, debit=0, pending=amount, need=amount, allow_debt=False)
+    target = "%s" if account_id is not None else _WALLET_OF_MERCHANT
+    return _step("hold", gate=None, counters=counters, transfer=new, target=target, condition=only_if)
 
 
 def post_step(

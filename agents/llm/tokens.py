@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Protocol
 
 # Qwen formats a chat as ChatML: `<|im_start|>{role}\n{content}<|im_end|>\n` per message. Besides the
@@ -62,5 +63,13 @@ def count_prompt_tokens(messages: Iterable[Mapping[str, Any]], model: str = "qwe
         content = message.get("content") or ""
         if not isinstance(content, str):  # multi-part content: count its text parts
             content = "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
-        total += MESSAGE_OVERHEAD_TOKENS + count_tokens(content)
+        counted = _count_system_tokens(content) if message.get("role") == "system" else count_tokens(content)
+        total += MESSAGE_OVERHEAD_TOKENS + counted
     return total
+
+
+@lru_cache(maxsize=256)
+def _count_system_tokens(text: str) -> int:
+    # A tool's system prompt is the same for every run of one store until its profile changes, and it is
+    # the longest message: counting it once per process takes the tokenizer off most runs' create path.
+    return count_tokens(text)

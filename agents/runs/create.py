@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any, cast
 
 from celery import current_app
@@ -28,8 +28,8 @@ from merchants.actors import Actor
 from merchants.models import Merchant
 from wallets.balance_events import wallet_spent_if_low
 from wallets.exceptions import InsufficientTokens
-from wallets.funding import funding_hold, one_step_source, sources_for
-from wallets.services import hold_step
+from wallets.funding import PAID, funding_hold, one_step_source, sources_for, wallet_pays_first
+from wallets.services import LedgerStep, hold_step
 
 logger = logging.getLogger(__name__)
 
@@ -141,44 +141,50 @@ _RUN_TABLE = Run._meta.db_table
 _HOLD_COLUMN = Run._meta.get_field("hold").column
 
 
-def _insert_from_hold(run: Run) -> tuple[str, list[Any]]:
-    """`INSERT INTO run (...) SELECT ... FROM hold`: the run's row, its hold id taken from the `hold` CTE.
-    Values are prepared as Django's own insert prepares them, each cast to its column's type."""
-    columns, values, params = [], [], []
+_VALUE_FIELDS = [field for field in Run._meta.concrete_fields if field.column != _HOLD_COLUMN]
+
+
+@cache
+def _insert_from_hold_sql() -> str:
+    """`INSERT INTO run (...) SELECT ... FROM hold`: the run's row, its hold id taken from the `hold` CTE,
+    every other value a parameter cast to its column's type. The same for every run: built once."""
+    columns, values = [], []
     for field in Run._meta.concrete_fields:
         columns.append(connection.ops.quote_name(cast(str, field.column)))
-        if field.column == _HOLD_COLUMN:
-            values.append("hold.id")
-            continue
-        values.append(f"%s::{field.cast_db_type(connection)}")
-        params.append(field.get_db_prep_save(field.pre_save(run, add=True), connection))
+        values.append("hold.id" if field.column == _HOLD_COLUMN else f"%s::{field.cast_db_type(connection)}")
     # Table, column and CTE names are ours; every value is a parameter.
-    sql = (
+    return (
         f"INSERT INTO {connection.ops.quote_name(_RUN_TABLE)} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT {', '.join(values)} FROM hold RETURNING (SELECT balance_after FROM hold), "
-        "(SELECT held_after FROM hold), (SELECT id FROM hold)"
+        f"SELECT {', '.join(values)} FROM hold RETURNING (SELECT id FROM hold), (SELECT balance_after FROM hold), "
+        "(SELECT held_after FROM hold), (SELECT wallet_id FROM hold)"
     )
-    return sql, params
+
+
+def _insert_from_hold(run: Run) -> tuple[str, list[Any]]:
+    """The run's insert from the `hold` CTE, with its values prepared as Django's own insert prepares them."""
+    params = [field.get_db_prep_save(field.pre_save(run, add=True), connection) for field in _VALUE_FIELDS]
+    return _insert_from_hold_sql(), params
 
 
 def _run_build_in_one_statement(*, merchant: Merchant, spec: RunSpec, actor: Actor) -> Run | None:
     """The usual run (one source pays all of it, PostgreSQL): its hold and its row in one statement, so the
     wallet row is locked only for that statement and its commit (the merchant's own burst queues on it).
 
+    First straight to the store's wallet, under the condition that nothing draws before it (no promotional
+    tokens, no sponsorship): most runs then cost one statement and nothing read before it. Else the sources
+    are read and, when one promotional block pays all of it, that block's hold is the statement.
+
     None when this does not apply (a sponsorship or several sources pay, or another database) or the
-    wallet's guard refused because a racing run took the tokens since they were read: the caller then goes
-    through wallets.funding, which plans again or answers InsufficientTokens. A duplicate Idempotency-Key
-    raises IntegrityError with nothing held, as the general path does.
+    guard refused because a racing run took the tokens since they were read: the caller then goes through
+    wallets.funding, which plans again or answers InsufficientTokens. A duplicate Idempotency-Key raises
+    IntegrityError with nothing held, as the general path does.
     """
     if connection.vendor != "postgresql":
         return None
-    sources = sources_for(merchant=merchant, tool=spec.estimate.tool.slug)
-    if (source := one_step_source(sources, spec.estimate.held)) is None:
-        return None
     run_id = uuid.uuid4()
     where = f" (bulk row {spec.batch_row})" if spec.batch is not None else ""
-    step = hold_step(
-        account_id=source.account_id,
+    hold = partial(
+        hold_step,
         amount=spec.estimate.held,
         key=hold_key(run_id),
         actor=actor,
@@ -186,6 +192,25 @@ def _run_build_in_one_statement(*, merchant: Merchant, spec: RunSpec, actor: Act
         reference=str(run_id),
     )
     run = _run_row(run_id=run_id, merchant=merchant, spec=spec)
+    first = hold(wallet_of_merchant=merchant.pk, only_if=wallet_pays_first(merchant=merchant))
+    if (moved := _hold_and_insert(run, first, PAID)) is None:
+        sources = sources_for(merchant=merchant, tool=spec.estimate.tool.slug)
+        if (source := one_step_source(sources, spec.estimate.held)) is None:
+            return None  # several sources or a sponsor pay, or nothing can: wallets.funding plans it
+        if (moved := _hold_and_insert(run, hold(account_id=source.account_id), source.kind)) is None:
+            return None
+        wallet = sources[-1]  # the store's own wallet; its balance moved only if it paid
+        if moved[0] != wallet.account_id:
+            moved = (wallet.account_id, wallet.available)
+    wallet_id, available = moved
+    transaction.on_commit(partial(runs_enqueue, [run.pk]))
+    transaction.on_commit(partial(wallet_spent_if_low, wallet_id=wallet_id, available=available))
+    return run
+
+
+def _hold_and_insert(run: Run, step: LedgerStep, source: str) -> tuple[int, int] | None:
+    """Hold and insert `run` in one statement: the account held on and what is available on it after, or
+    None when the hold's guard refused (nothing moved)."""
     insert, params = _insert_from_hold(run)
     # Inside a caller's transaction a failed statement would poison it: isolate it in a savepoint.
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
@@ -193,15 +218,11 @@ def _run_build_in_one_statement(*, merchant: Merchant, spec: RunSpec, actor: Act
         row = cursor.fetchone()
     if row is None:
         return None
-    balance_after, held_after, hold_id = row
-    run.hold = step.saved((hold_id, balance_after, held_after))
-    run.hold.known_source = source.kind
+    run.hold = step.saved(row)
+    run.hold.known_source = source
     run._state.adding, run._state.db = False, connection.alias
-    wallet = sources[-1]  # the store's own wallet; its balance moved only if it paid
-    available = balance_after - held_after if source.account_id == wallet.account_id else wallet.available
-    transaction.on_commit(partial(runs_enqueue, [run.pk]))
-    transaction.on_commit(partial(wallet_spent_if_low, wallet_id=wallet.account_id, available=available))
-    return run
+    _id, balance_after, held_after, account_id = row
+    return account_id, balance_after - held_after
 
 
 def run_create(

@@ -180,3 +180,84 @@ def test_ten_concurrent_requests_with_one_idempotency_key_make_one_run_and_one_h
     assert len({r.pk for r in results}) == 1
     assert Transfer.objects.filter(kind="hold", wallet__merchant=merchant).count() == 1
     assert reconcile_ledger() == []
+
+
+# --- Which path a run's hold takes: each answers the same run, hold and ledger ----------------------
+
+
+def statements_of(action):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        result = action()
+    # Savepoints are the test's own transaction showing through; they are not statements of the run.
+    sql = [query["sql"] for query in queries.captured_queries]
+    return result, [statement for statement in sql if "SAVEPOINT" not in statement]
+
+
+def test_a_store_paying_from_its_wallet_alone_creates_a_run_in_one_statement_with_nothing_read_first():
+    merchant = funded(100_000)
+    first = create(merchant)  # prices and the store's profile are cached after a first run
+
+    run, statements = statements_of(lambda: create(merchant))
+
+    assert len(statements) == 1 and statements[0].startswith("WITH hold_counters AS (UPDATE")
+    assert run.hold.wallet_id == run.hold.debit_account_id == wallet(merchant).pk
+    assert Transfer.objects.get(pk=run.hold.pk).amount == run.held
+    assert wallet(merchant).debits_pending == first.held + run.held
+    assert reconcile_ledger() == []
+
+
+def test_promotional_tokens_that_cover_a_run_pay_for_it_before_the_wallet():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from wallets.models import Account
+    from wallets.services import promo_grant
+
+    merchant = funded(100_000)
+    promo_grant(
+        merchant=merchant, amount=50_000, expires_at=timezone.now() + timedelta(days=7), key="p", actor=SYSTEM
+    )
+
+    run, statements = statements_of(lambda: create(merchant))
+
+    block = Account.objects.get(merchant=merchant, kind=Account.Kind.PROMO)
+    assert run.hold.wallet_id == block.pk and run.hold.known_source == "promotional"
+    assert statements[-1].startswith("WITH hold_counters AS (UPDATE")  # the block's hold, one statement
+    assert wallet(merchant).debits_pending == 0 and block.debits_pending == run.held
+    assert reconcile_ledger() == []
+
+
+def test_a_sponsorship_that_does_not_cover_the_tool_leaves_the_run_to_the_wallet():
+    from wallets.selectors import funding_of
+    from wallets.sponsorships import sponsorship_create
+
+    merchant = funded(100_000)
+    sponsorship_create(
+        sponsor=funded(1_000_000),
+        beneficiary=merchant,
+        monthly_limit=5_000,
+        tools=["marketing-copy"],
+        accepted=True,
+    )
+
+    run = create(merchant)
+
+    assert [part.source for part in funding_of(first_hold=run.hold, total=run.held)] == ["paid"]
+    assert run.hold.wallet_id == wallet(merchant).pk and wallet(merchant).debits_pending == run.held
+    assert reconcile_ledger() == []
+
+
+def test_a_wallet_that_cannot_cover_a_run_refuses_it_on_every_path_and_holds_nothing():
+    merchant = funded(10)
+
+    with pytest.raises(InsufficientTokens):
+        create(merchant)
+
+    assert not Run.objects.filter(merchant=merchant).exists()
+    assert not Transfer.objects.filter(wallet=wallet(merchant), kind=Transfer.Kind.HOLD).exists()
+    assert wallet(merchant).debits_pending == 0
+    assert reconcile_ledger() == []
