@@ -7,8 +7,8 @@ Both systems talk to the same Qwen simulator (`manage.py qwen_simulator --latenc
 - the bare engine (bench/baseline/engine.py): `celery worker -P threads -c 100` whose task makes one openai
   SDK call and one INSERT; tasks are sent straight to the broker by this script;
 - Tokenhub: gunicorn with platform/gunicorn.conf.py (the shipped web process) and the Procfile's worker
-  (`-P threads -c 100`, DATABASE_POOL_MAX_SIZE=12, INFO logging); runs are created by POST /api/v1/runs with
-  an API key over HTTP.
+  (`-P threads -c 100`, INFO logging), both with DATABASE_POOL_MAX_SIZE=12 as platform/production.env.example
+  sets it for every process; runs are created by POST /api/v1/runs with an API key over HTTP.
 For each latency: *throughput* (`--runs` units sent by 8 client threads, first send to last finish), *CPU
 per unit* (utime+stime from /proc/<pid>/stat of the web processes and of the worker over that phase,
 divided by the units), *overhead at a steady 10/s* (100 units one every 100 ms; per unit: finished minus
@@ -278,11 +278,13 @@ class Tokenhub:
             "--config",
             "platform/gunicorn.conf.py",
         ]
+        # Every process with the pool, as platform/production.env.example configures production.
+        env["DATABASE_POOL_MAX_SIZE"] = "12"
         self.web = procs.start(web, env=env, log="web")
         worker = [sys.executable, "-m", "celery", "--app", "tokenhub", "worker", "--loglevel", "INFO",
                   "--pool", "threads", "--concurrency", "100", "--without-gossip", "--without-mingle",
                   "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"]  # fmt: skip
-        self.worker = procs.start(worker, env={**env, "DATABASE_POOL_MAX_SIZE": "12"}, log="worker")
+        self.worker = procs.start(worker, env=env, log="worker")
         wait_until(lambda: port_open(self.port), 60, "gunicorn")
         log = LOG_DIR / f"tokenhub-bench-worker-{os.getpid()}.log"
         wait_until(lambda: b"ready." in log.read_bytes() or self.worker.poll() is not None, 90, "the worker")
@@ -626,7 +628,8 @@ def render(args, rows, load, spy, mach, load_start, load_end) -> str:
     return f"""## Side by side
 
 Tokenhub's real API (gunicorn, `platform/gunicorn.conf.py`) and worker (the Procfile's `-P threads -c 100`,
-DATABASE_POOL_MAX_SIZE=12, INFO logging), runs created by POST /api/v1/runs over HTTP with an API key,
+INFO logging), both with DATABASE_POOL_MAX_SIZE=12 as `platform/production.env.example` sets it for every
+process, runs created by POST /api/v1/runs over HTTP with an API key,
 against the bare engine it is built on (`bench/baseline/engine.py`: a Celery threads worker, `-c 100`, whose
 task makes one openai SDK call and one INSERT; tasks sent straight to the broker), both on the same
 Qwen simulator, in one run, interleaved (engine, Tokenhub, engine, Tokenhub; the better round of each).

@@ -442,6 +442,9 @@ if LOG_FORMAT not in ("plain", "json"):
 LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"), json_format=LOG_FORMAT == "json")
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; empty: /metrics answers 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Each process adds its events up and writes them to Redis this often (tokenhub/metrics.py); a scrape shows
+# another process's events at most this late.
+METRICS_FLUSH_SECONDS = env.float("METRICS_FLUSH_SECONDS", default=1.0)
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
