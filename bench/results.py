@@ -13,5 +13,5 @@ def write_section(heading: str, section: str) -> None:
         text = text.rstrip() + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        text = text[:start] + section.rstrip() + "\n\n" + (text[end + 1 :] if end != -1 else "")
     RESULTS.write_text(text.rstrip() + "\n")

@@ -1,7 +1,8 @@
 """Tokenhub's real API and worker side by side with the bare engine it is built on, in one run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenhub_bench_versus REDIS_URL=redis://127.0.0.1:6379/6 \\
-        .venv/bin/python bench/versus.py [--runs 400] [--latencies 0,2000] [--load 20000] [--profile] [--no-write]
+        .venv/bin/python bench/versus.py [--runs 400] [--latencies 0,2000] [--load 20000] [--hot 100] [--profile]
+        [--no-write]
 
 Both systems talk to the same Qwen simulator (`manage.py qwen_simulator --latency-ms L`, a subprocess):
 - the bare engine (bench/baseline/engine.py): `celery worker -P threads -c 100` whose task makes one openai
@@ -13,7 +14,9 @@ For each latency: *throughput* (`--runs` units sent by 8 client threads, first s
 per unit* (utime+stime from /proc/<pid>/stat of the web processes and of the worker over that phase,
 divided by the units), *overhead at a steady 10/s* (100 units one every 100 ms; per unit: finished minus
 sent minus the model call's p50 measured by direct SDK calls). Then a *load* of `--load` requests from 100
-concurrent clients (one in ten creates a run, the rest read a run or the wallet), counting 5xx answers.
+concurrent clients (one in ten creates a run, the rest read a run or the wallet), counting 5xx answers, and
+the *hot wallet*: `--hot` clients creating 5 runs each at once on one store's wallet, against the same on a
+wallet each (create latency p50/p99: what the wallet's row lock costs a store's own burst).
 Every Tokenhub phase ends with `reconcile_ledger()` clean. `--profile` samples web and worker with py-spy
 during one extra drain and prints where the CPU goes. Writes the "Side by side" section of RESULTS.md.
 """
@@ -435,6 +438,67 @@ def load_phase(hub: Tokenhub, requests: int, clients: int = 100) -> dict:
             "resets": dict(resets)}  # fmt: skip
 
 
+def hot_wallet_phase(hub: Tokenhub, clients: int = 100, per_client: int = 5) -> dict:
+    """`clients` concurrent clients creating runs at once, all on one store's wallet, then the same on one
+    wallet each: POST /api/v1/runs latency, p50 / p99. The difference is what the wallet's row lock costs a
+    store's own burst (the web's threads queue both alike)."""
+    import httpx
+
+    from merchants.actors import Actor
+    from merchants.api_keys import api_key_create
+    from tests.factories import MerchantFactory
+    from wallets.services import promotion_credit, wallet_of
+
+    def spread_keys() -> list[str]:
+        keys = []
+        for _ in range(clients):
+            merchant = MerchantFactory(slug=f"bench-hot-{uuid.uuid4().hex[:8]}")
+            promotion_credit(wallet=wallet_of(merchant=merchant), amount=10**9, key=f"bench:{uuid.uuid4()}",
+                             actor=Actor.system("bench"))  # fmt: skip
+            keys.append(
+                api_key_create(merchant=merchant, name="bench", rate_limit_per_minute=1_000_000).raw_key
+            )
+        return keys
+
+    def burst(keys: list[str]) -> dict:
+        latencies: list[float] = []
+        created: list[str] = []
+        lock = threading.Lock()
+        start = threading.Barrier(clients)
+
+        def client(n: int) -> None:
+            headers = {"Authorization": f"Bearer {keys[n]}", "X-Forwarded-Proto": "https"}
+            with httpx.Client(base_url=hub.base, headers=headers, timeout=60) as http:
+                http.get("/api/v1/wallet")  # the connection, opened before the burst
+                start.wait()
+                for i in range(per_client):
+                    sent = time.perf_counter()
+                    response = http.post(
+                        "/api/v1/runs", json={"tool": "listing-writer", "input": product(n * 100 + i)}
+                    )
+                    took = (time.perf_counter() - sent) * 1000
+                    if response.status_code != 202:
+                        raise RuntimeError(
+                            f"POST /api/v1/runs answered {response.status_code}: {response.text[:300]}"
+                        )
+                    with lock:
+                        latencies.append(took)
+                        created.append(response.json()["id"])
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        hub.wait(created)
+        check_ledger()
+        return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "creates": len(latencies)}
+
+    one = burst([hub.key] * clients)
+    spread = burst(spread_keys())
+    return {"clients": clients, "per_client": per_client, "one_wallet": one, "own_wallets": spread}
+
+
 def profile(hub: Tokenhub, runs: int) -> str:
     """py-spy (`--gil`: only the thread holding the GIL, i.e. Python on the CPU) on the web processes and the
     worker during drains of `runs`; per side, ms of GIL time per run spent inside each function."""
@@ -518,6 +582,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=400, help="Units per throughput phase.")
     parser.add_argument("--latencies", default="0,2000", help="Simulator latencies in ms, comma-separated.")
     parser.add_argument("--load", type=int, default=20000, help="Requests in the load phase (0: skip).")
+    parser.add_argument(
+        "--hot", type=int, default=100, help="Concurrent clients in the hot-wallet phase (0: skip)."
+    )
     parser.add_argument("--profile", action="store_true", help="Sample web and worker with py-spy.")
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md alone.")
     args = parser.parse_args()
@@ -535,6 +602,7 @@ def main() -> None:
     procs = Procs()
     rows = []
     load = None
+    hot = None
     spy = ""
     try:
         for latency in [int(x) for x in args.latencies.split(",")]:
@@ -573,6 +641,9 @@ def main() -> None:
             if latency == 0 and args.load:
                 load = load_phase(hub, args.load)
                 print("load", load, flush=True)
+            if latency == 0 and args.hot:
+                hot = hot_wallet_phase(hub, args.hot)
+                print("hot wallet", hot, flush=True)
             if latency == 0 and args.profile:
                 spy = profile(hub, args.runs)
                 print(spy, flush=True)
@@ -580,13 +651,13 @@ def main() -> None:
     finally:
         procs.stop_all()
     load_end = os.getloadavg()
-    section = render(args, rows, load, spy, machine(), load_start, load_end)
+    section = render(args, rows, load, hot, spy, machine(), load_start, load_end)
     print(section)
     if not args.no_write:
         write_section("## Side by side", section)
 
 
-def render(args, rows, load, spy, mach, load_start, load_end) -> str:
+def render(args, rows, load, hot, spy, mach, load_start, load_end) -> str:
     busiest = max(load_start[0], load_end[0])
     machine_state = (
         "Taken on a quiet machine (nothing else running)"
@@ -614,9 +685,16 @@ def render(args, rows, load, spy, mach, load_start, load_end) -> str:
                      f"{load['rate']:.0f} requests/s, **{load['errors_5xx']} answered 5xx** (statuses {load['statuses']}; "
                      f"connections reset before an answer and sent again: {load['resets'] or 'none'}); "
                      "`reconcile_ledger()` clean once every run had finished.\n")  # fmt: skip
+    hot_text = ""
+    if hot:
+        one, own = hot["one_wallet"], hot["own_wallets"]
+        hot_text = (f"\nHot wallet: {hot['clients']} clients at once, {hot['per_client']} creates each "
+                    f"({one['creates']:,} runs), POST /api/v1/runs latency p50 / p99: all on one store's wallet "
+                    f"**{one['p50']:.0f} / {one['p99']:.0f} ms**, each on its own wallet {own['p50']:.0f} / {own['p99']:.0f} ms "
+                    f"(one ÷ own p50 **{one['p50'] / own['p50']:.2f}x**); `reconcile_ledger()` clean after each.\n")  # fmt: skip
     command = (
         "DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenhub_bench_versus REDIS_URL=redis://127.0.0.1:6379/6 \\\n"
-        f"    .venv/bin/python bench/versus.py --runs {args.runs} --latencies {args.latencies} --load {args.load}"
+        f"    .venv/bin/python bench/versus.py --runs {args.runs} --latencies {args.latencies} --load {args.load} --hot {args.hot}"
         + (" --profile" if args.profile else "")
         + "\n(or `make bench`, which runs it with bench/ledger.py and the others)"
     )
@@ -651,7 +729,7 @@ here; the ratios, measured side by side in one run, are the figures to compare.
 {chr(10).join(lines)}
 
 {chr(10).join(ratios)}
-{load_text}{spy_text}"""
+{load_text}{hot_text}{spy_text}"""
 
 
 if __name__ == "__main__":
