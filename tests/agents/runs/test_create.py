@@ -209,6 +209,20 @@ def test_a_store_paying_from_its_wallet_alone_creates_a_run_in_one_statement_wit
     assert reconcile_ledger() == []
 
 
+@pytest.mark.postgres
+def test_the_runs_one_statement_is_parsed_once_per_process_not_once_per_run():
+    from psycopg import _queries
+
+    merchant = funded(100_000)
+    create(merchant)
+    parsed = _queries._query2pg_client.cache_info()
+
+    create(merchant)
+
+    after = _queries._query2pg_client.cache_info()
+    assert after.misses == parsed.misses and after.hits > parsed.hits
+
+
 def test_promotional_tokens_that_cover_a_run_pay_for_it_before_the_wallet():
     from datetime import timedelta
 
