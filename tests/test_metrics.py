@@ -81,3 +81,22 @@ def test_with_redis_unreachable_events_are_kept_and_shown_by_this_process(settin
     metrics.flush()
 
     assert 'tokenhub_webhook_events_total{outcome="processed"} 1.0' in exposition()
+
+
+def test_a_forked_child_does_not_count_its_parents_pending_events_again():
+    import os
+
+    metrics.incr("model_retries_total", cause="timeout")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what it would write is only its own
+        os.close(read)
+        os.write(write, str(sum(metrics._pending.values())).encode())
+        os._exit(0)
+    os.close(write)
+    inherited = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+
+    assert inherited == "0"
+    assert 'tokenhub_model_retries_total{cause="timeout"} 1.0' in exposition()

@@ -95,7 +95,17 @@ def _flush_forever() -> None:
             logger.exception("Could not flush metrics.")
 
 
+def _forget_inherited() -> None:
+    # A forked child (a prefork pool's worker) starts with a copy of the parent's pending events, which the
+    # parent writes itself: counting them here too would count them twice. Its flusher starts on first use.
+    global _flusher_pid, _pending_lock
+    _pending_lock = threading.Lock()  # the parent's lock may have been held by one of its threads
+    _pending.clear()
+    _flusher_pid = None
+
+
 atexit.register(flush)
+os.register_at_fork(after_in_child=_forget_inherited)
 
 
 def counter(name: str, amount: float = 1, **labels: str) -> dict[str, float]:
