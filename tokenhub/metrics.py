@@ -4,8 +4,9 @@ Workers and web processes record events (`incr`, `observe`) into one Redis hash,
 answers a scrape reports what every worker did, on any host, without prometheus_client's multiprocess
 directory. Events are added up in the process and written every METRICS_FLUSH_SECONDS by a background
 thread, one pipeline for all of them: recording costs no round trip on a run's path, and a scrape is at most
-that much behind another process (its own process's events it always shows). State that lives in the database (runs by status, tokens held, the oldest queued run) is read
-at scrape time by the collectors the apps register, so it is never stale. Without Redis, events are kept
+that much behind another process (its own process's events it always shows). State that lives in the
+database (runs by status, tokens held, the oldest queued run) is read at scrape time by the collectors the
+apps register, so it is never stale. Without Redis, events are kept
 in this process only (the embedded dev mode).
 """
 

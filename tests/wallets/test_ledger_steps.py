@@ -110,16 +110,25 @@ GATE_OPEN = "guard AS (SELECT 1 AS id), "
 GATE_SHUT = "guard AS (SELECT 1 AS id WHERE false), "
 
 
+def held(wallet, amount: int = 400):
+    return services.hold_create(wallet=wallet, amount=amount, key=key("hold"), actor=SYSTEM)
+
+
+def post_of(hold, amount: int) -> services.LedgerStep:
+    """The hold's post as a step gated on `guard` (one that applies: not sponsored, not expired)."""
+    step = services.post_step(hold=hold, amount=amount, key=key("post"), actor=SYSTEM, gate="guard")
+    assert step is not None
+    return step
+
+
 def test_a_post_step_charges_and_releases_the_rest_only_while_its_gate_returns_a_row(wallet_factory):
     wallet = wallet_factory(tokens=1_000)
-    hold = services.hold_create(wallet=wallet, amount=400, key=key("hold"), actor=SYSTEM)
+    hold = held(wallet)
 
-    shut = services.post_step(hold=hold, amount=150, key=key("post"), actor=SYSTEM, gate="guard")
-    assert shut is not None and run_step(shut, before=GATE_SHUT) is None
+    assert run_step(post_of(hold, 150), before=GATE_SHUT) is None
     assert (reload(wallet).balance, wallet.debits_pending) == (1_000, 400)
 
-    step = services.post_step(hold=hold, amount=150, key=key("post"), actor=SYSTEM, gate="guard")
-    assert step is not None
+    step = post_of(hold, 150)
     post = step.saved(run_step(step, before=GATE_OPEN))
 
     assert (post.kind, post.amount, post.pending_id) == ("settle", 150, hold.pk)
@@ -129,15 +138,11 @@ def test_a_post_step_charges_and_releases_the_rest_only_while_its_gate_returns_a
 
 def test_a_second_post_step_of_one_hold_fails_and_charges_nothing_more(wallet_factory):
     wallet = wallet_factory(tokens=1_000)
-    hold = services.hold_create(wallet=wallet, amount=400, key=key("hold"), actor=SYSTEM)
-    first = services.post_step(hold=hold, amount=100, key=key("post"), actor=SYSTEM, gate="guard")
-    assert first is not None
-    run_step(first, before=GATE_OPEN)
+    hold = held(wallet)
+    run_step(post_of(hold, 100), before=GATE_OPEN)
 
-    again = services.post_step(hold=hold, amount=100, key=key("post"), actor=SYSTEM, gate="guard")
-    assert again is not None
     with pytest.raises(IntegrityError):
-        run_step(again, before=GATE_OPEN)
+        run_step(post_of(hold, 100), before=GATE_OPEN)
 
     assert (reload(wallet).balance, wallet.debits_pending) == (900, 0)
     assert reconcile_ledger() == []
@@ -145,10 +150,7 @@ def test_a_second_post_step_of_one_hold_fails_and_charges_nothing_more(wallet_fa
 
 def test_a_post_step_of_nothing_releases_the_whole_hold(wallet_factory):
     wallet = wallet_factory(tokens=1_000)
-    hold = services.hold_create(wallet=wallet, amount=400, key=key("hold"), actor=SYSTEM)
-
-    step = services.post_step(hold=hold, amount=0, key=key("post"), actor=SYSTEM, gate="guard")
-    assert step is not None
+    step = post_of(held(wallet), 0)
     release = step.saved(run_step(step, before=GATE_OPEN))
 
     assert (release.kind, release.amount) == ("void", 400)
