@@ -115,6 +115,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters travel apart from the SQL (psycopg's server-side binding): quoting the ~60 values of a
+    # run's one-statement create or settle into the text cost more CPU than the rest of the statement.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
     # Short transactions only; a bounded pool keeps a 100-thread worker under max_connections.
     _pool_size = env.int("DATABASE_POOL_MAX_SIZE", default=0)
     if _pool_size:
@@ -456,6 +461,15 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "tokenhub.api.middleware.ApiMiddleware",
 )
+# A call with an API key leaves the chain at ApiMiddleware and goes on through only these (tokenhub/api/
+# middleware.py): the dashboard's sessions, CSRF, user, messages and lockout have nothing to do for it.
+API_KEY_MIDDLEWARE = [
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tokenhub.edge.InputGuardMiddleware",
+]
 # Right after it: CORS for the chat widget's visitor API (/widget/v1/), per widget's allowed origins.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("tokenhub.api.middleware.ApiMiddleware") + 1, "widgets.middleware.WidgetCorsMiddleware"

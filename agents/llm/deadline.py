@@ -92,7 +92,10 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="llm-call-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is budget:
+                # Only a deadline sooner than the one the thread sleeps until needs it awake. Calls share
+                # one length, so that is rare; waking it for every call cost a thread switch per run.
+                self._cond.notify()
 
     def _loop(self) -> None:
         while True:
