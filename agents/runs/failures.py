@@ -73,17 +73,14 @@ def failed_runs_check(*, merchant_id: Any) -> None:
     now = time.time()
     key = failures_key(merchant_id)
     try:
-        _, count, oldest = (
-            client.pipeline()
-            .zremrangebyscore(key, "-inf", now - window)
-            .zcard(key)
-            .zrange(key, -limit, -limit, withscores=True)
-            .execute()
-        )
+        # One read on every create: the limit-th most recent failure. The window is full exactly when that
+        # one fell within it; only then are the failures counted, for the message.
+        oldest = client.zrange(key, -limit, -limit, withscores=True)
+        if not oldest or oldest[0][1] < now - window:
+            return
+        count = client.zcount(key, now - window, "+inf")
     except Exception:
         logger.warning("Could not read the failed runs of merchant %s.", merchant_id, exc_info=True)
-        return
-    if count < limit or not oldest:
         return
     # Runs start again once the limit-th most recent failure leaves the window.
     retry_after = max(1, math.ceil(oldest[0][1] + window - now))

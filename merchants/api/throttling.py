@@ -2,10 +2,10 @@
 
 DRF's cache throttles read the history, decide, then write it back: concurrent requests all read the same
 count and all pass (DRF #8127). Here the count is one atomic INCR in Redis (a fixed window per minute,
-MULTI/EXEC with its EXPIRE), so of N simultaneous requests exactly `limit` pass. Without Redis (embedded
-dev) an in-process counter under a lock does the same for one process; so does a failing Redis, and for
-BYPASS_SECONDS after a failure it is not asked at all, so a dead Redis does not add its connect timeout
-to every request.
+sent with its EXPIRE in one round trip), so of N simultaneous requests exactly `limit` pass. Without Redis
+(embedded dev) an in-process counter under a lock does the same for one process; so does a failing Redis,
+and for BYPASS_SECONDS after a failure it is not asked at all, so a dead Redis does not add its connect
+timeout to every request.
 """
 
 import logging
@@ -63,7 +63,8 @@ def hit(ident: str, *, limit: int, now: float | None = None) -> Decision:
     if settings.REDIS_URL and not redis_skipped(settings.REDIS_URL):
         key = f"{KEY_PREFIX}{ident}:{window}"
         try:
-            pipe = shared_redis(settings.REDIS_URL).pipeline(transaction=True)
+            # INCR is atomic on its own; the EXPIRE beside it needs no MULTI/EXEC (a second one is harmless).
+            pipe = shared_redis(settings.REDIS_URL).pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS * 2)
             count, _ = pipe.execute()

@@ -1,6 +1,8 @@
 """The failed-run limit: runs that fail on the store's own input are counted, and past the shipped limit
 the store's new runs are refused with 429, Retry-After and a reason it can act on."""
 
+import time
+
 import pytest
 import redis
 from django.conf import settings
@@ -110,3 +112,19 @@ def _key(merchant) -> str:
     from merchants.api_keys import api_key_create
 
     return api_key_create(merchant=merchant, name="failures").raw_key
+
+
+def test_only_the_failures_within_the_window_fill_it():
+    merchant = funded(TOKENS)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    key = failures.failures_key(merchant.pk)
+    now = time.time()
+    client.zadd(key, {f"old-{i}": now - 700 - i for i in range(10)})  # left the window, not yet pruned
+    client.zadd(key, {f"recent-{i}": now - i for i in range(19)})
+
+    failures.failed_runs_check(merchant_id=merchant.pk)  # 19 within the window: runs go on
+
+    client.zadd(key, {"recent-19": now})
+    with pytest.raises(failures.TooManyFailedRuns) as refused:
+        failures.failed_runs_check(merchant_id=merchant.pk)
+    assert refused.value.details["failed_runs"] == 20
