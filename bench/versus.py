@@ -313,14 +313,16 @@ class Tokenhub:
             )
         return client
 
-    def create(self, i: int) -> tuple[str, float]:
+    def create(self, i: int) -> tuple[str, float, float]:
+        """A run created over HTTP: its id, when the POST was sent and when its answer came back."""
         sent = time.time()
         response = self.http().post("/api/v1/runs", json={"tool": "listing-writer", "input": product(i)})
+        answered = time.time()
         if response.status_code != 202:
             raise RuntimeError(f"POST /api/v1/runs answered {response.status_code}: {response.text[:300]}")
-        return response.json()["id"], sent
+        return response.json()["id"], sent, answered
 
-    def send_batch(self, count: int, *, spacing: float = 0.0) -> tuple[list[tuple[str, float]], float]:
+    def send_batch(self, count: int, *, spacing: float = 0.0) -> tuple[list[tuple[str, float, float]], float]:
         started = time.time()
         if spacing:
             sent = []
@@ -330,7 +332,7 @@ class Tokenhub:
         else:
             with ThreadPoolExecutor(CLIENT_THREADS) as pool:
                 sent = list(pool.map(self.create, range(count)))
-        self.wait([run_id for run_id, _ in sent])
+        self.wait([run_id for run_id, *_ in sent])
         return sent, started
 
     def wait(self, ids: list[str], timeout: float = 180) -> None:
@@ -346,12 +348,15 @@ class Tokenhub:
         if failed:
             raise RuntimeError(f"runs failed: {dict(failed)}")
 
-    def finished(self, ids: list[str]) -> dict[str, float]:
+    def finished(self, ids: list[str]) -> dict[str, tuple[float, float]]:
+        """Each run's claim (its first call started) and finish, as the worker stamped them."""
         from agents.models import Run
 
         return {
-            str(pk): at.timestamp()
-            for pk, at in Run.objects.filter(pk__in=ids).values_list("pk", "finished_at")
+            str(pk): (started.timestamp(), finished.timestamp())
+            for pk, started, finished in Run.objects.filter(pk__in=ids).values_list(
+                "pk", "started_at", "finished_at"
+            )
         }
 
 
@@ -368,14 +373,20 @@ def tokenhub_phase(hub: Tokenhub, runs: int, model: float) -> dict:
     web0, worker0 = cpu_seconds(hub.web_pids()), cpu_seconds([hub.worker.pid])
     sent, started = hub.send_batch(runs)
     web, worker = cpu_seconds(hub.web_pids()) - web0, cpu_seconds([hub.worker.pid]) - worker0
-    finished = hub.finished([run_id for run_id, _ in sent])
-    throughput = runs / (max(finished.values()) - started)
+    finished = hub.finished([run_id for run_id, *_ in sent])
+    throughput = runs / (max(f for _, f in finished.values()) - started)
     sent, _ = hub.send_batch(STEADY_UNITS, spacing=0.1)
-    finished = hub.finished([run_id for run_id, _ in sent])
-    overhead = [(finished[run_id] - at - model) * 1000 for run_id, at in sent]
+    stamps = hub.finished([run_id for run_id, *_ in sent])
+    overhead = [(stamps[run_id][1] - at - model) * 1000 for run_id, at, _ in sent]
+    # Where the overhead goes: the POST's answer, the claim, and the call plus settlement past the model.
+    answer = [(answered - at) * 1000 for _, at, answered in sent]
+    claim = [(stamps[run_id][0] - at) * 1000 for run_id, at, _ in sent]
+    settle = [(stamps[run_id][1] - stamps[run_id][0] - model) * 1000 for run_id, *_ in sent]
     check_ledger()
     return {"throughput": throughput, "cpu_ms": (web + worker) / runs * 1000, "web_ms": web / runs * 1000,
-            "worker_ms": worker / runs * 1000, "p50": percentile(overhead, 50), "p99": percentile(overhead, 99)}  # fmt: skip
+            "worker_ms": worker / runs * 1000, "p50": percentile(overhead, 50), "p99": percentile(overhead, 99),
+            "answer_p50": percentile(answer, 50), "claim_p50": percentile(claim, 50),
+            "settle_p50": percentile(settle, 50)}  # fmt: skip
 
 
 def load_phase(hub: Tokenhub, requests: int, clients: int = 100) -> dict:
@@ -677,7 +688,9 @@ def render(args, rows, load, hot, spy, mach, load_start, load_end) -> str:
                      f"| {t['p50']:.1f} / {t['p99']:.1f} ms |")  # fmt: skip
         ratios.append(f"- at {r['latency']} ms: throughput Tokenhub ÷ engine **{t['throughput'] / e['throughput']:.2f}x**, "
                       f"CPU per unit Tokenhub ÷ engine **{t['cpu_ms'] / e['cpu_ms']:.1f}x**, "
-                      f"overhead p50 / p99 {t['p50']:.1f} / {t['p99']:.1f} ms (engine {e['p50']:.1f} / {e['p99']:.1f} ms)")  # fmt: skip
+                      f"overhead p50 / p99 {t['p50']:.1f} / {t['p99']:.1f} ms (engine {e['p50']:.1f} / {e['p99']:.1f} ms); "
+                      f"of Tokenhub's, p50: the POST answered after {t['answer_p50']:.1f} ms, the worker claimed the run "
+                      f"{t['claim_p50']:.1f} ms after the POST was sent, the call and settlement took {t['settle_p50']:.1f} ms past the model's")  # fmt: skip
     load_text = ""
     if load:
         load_text = (f"\nLoad: {load['requests']:,} requests from {load['clients']} concurrent clients over HTTP "

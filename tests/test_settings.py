@@ -94,6 +94,34 @@ def test_a_mistyped_integer_fails_at_start():
     assert result.returncode != 0
 
 
+def _database_options(**env) -> dict:
+    code = (
+        "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup(); "
+        "from django.conf import settings; print(json.dumps(settings.DATABASES['default']['OPTIONS'], default=str))"
+    )
+    base = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "x" * 50, "DATABASE_URL": "postgres://u@127.0.0.1:5432/d"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_postgresql_binds_parameters_on_the_server_and_prepares_statements_run_five_times():
+    options = _database_options()
+    assert options["server_side_binding"] is True
+    assert options["prepare_threshold"] == 5
+
+
+def test_a_prepare_threshold_of_zero_turns_prepared_statements_off_for_a_pooler():
+    assert _database_options(DATABASE_PREPARE_THRESHOLD="0")["prepare_threshold"] is None
+
+
+def test_a_mistyped_prepare_threshold_fails_at_start():
+    result = _import_settings(DATABASE_URL="postgres://u@127.0.0.1:5432/d", DATABASE_PREPARE_THRESHOLD="five")
+    assert result.returncode != 0
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     result = _import_settings(SECRET_KEY="", DEBUG="false")
     assert result.returncode != 0

@@ -120,6 +120,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
         "DATABASE_SERVER_SIDE_BINDING", default=True
     )
+    # A statement a connection has run this many times is prepared on the server: planning the run's
+    # create, claim and settle statements (three tables each, the ledger's guards) cost PostgreSQL more than
+    # running them. 0 turns it off, for a pooler that cannot keep prepared statements (PgBouncer < 1.21 in
+    # transaction mode).
+    _prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _prepare_threshold or None
     # Short transactions only; a bounded pool keeps a 100-thread worker under max_connections.
     _pool_size = env.int("DATABASE_POOL_MAX_SIZE", default=0)
     if _pool_size:

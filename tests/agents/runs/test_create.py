@@ -227,6 +227,23 @@ def test_the_runs_one_statement_is_parsed_once_per_process_not_once_per_run():
     assert after.misses == parsed.misses and after.hits > parsed.hits
 
 
+@pytest.mark.postgres
+def test_the_runs_create_and_claim_statements_are_prepared_on_the_server_after_a_few_runs():
+    from django.conf import settings
+    from django.db import connection
+
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    merchant = funded(1_000_000)
+    for _ in range(threshold + 2):
+        run_claim(run_id=create(merchant).pk)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any(sql.startswith("WITH hold_counters AS (UPDATE") for sql in prepared)
+    assert any(sql.lstrip().startswith('UPDATE "agents_run" AS r') for sql in prepared)
+
+
 def test_promotional_tokens_that_cover_a_run_pay_for_it_before_the_wallet():
     from datetime import timedelta
 
