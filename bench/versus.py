@@ -360,6 +360,25 @@ class Tokenhub:
         }
 
 
+def leftover_runs_cancel() -> int:
+    """Cancel the queued runs an earlier, interrupted use of this database left behind (their holds are
+    released): their messages went with the flushed broker, so recovery would re-run them in the middle
+    of this run's measurements. Answers how many were canceled."""
+    from agents.errors import RunNotCancelable
+    from agents.models import Run
+    from agents.runs.settle import run_cancel
+    from merchants.actors import Actor
+
+    canceled = 0
+    for run in Run.objects.filter(status=Run.Status.QUEUED).iterator():
+        try:
+            run_cancel(run=run, actor=Actor.system("bench"))
+        except RunNotCancelable:
+            continue
+        canceled += 1
+    return canceled
+
+
 def check_ledger() -> int:
     from wallets.reconcile import reconcile_ledger
 
@@ -389,6 +408,25 @@ def tokenhub_phase(hub: Tokenhub, runs: int, model: float) -> dict:
             "settle_p50": percentile(settle, 50)}  # fmt: skip
 
 
+def send_resending(http, method: str, url: str, resets: Counter[str], lock: threading.Lock, **kwargs):
+    """One request, sent again (at most twice) when its connection resets before an answer.
+
+    Straight to gunicorn (no nginx in front), a keep-alive connection the server has just closed can reset
+    under a new request; sending it again is safe (every POST here carries an Idempotency-Key). Each reset
+    is counted in `resets` by its kind, so the figures say how many there were."""
+    import httpx
+
+    for attempt in range(3):
+        try:
+            return http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            with lock:
+                resets[type(exc).__name__] += 1
+            if attempt == 2:
+                raise
+    raise AssertionError
+
+
 def load_phase(hub: Tokenhub, requests: int, clients: int = 100) -> dict:
     """`requests` from `clients` concurrent clients: one in ten creates a run, the others read."""
     statuses: Counter[int] = Counter()
@@ -396,22 +434,10 @@ def load_phase(hub: Tokenhub, requests: int, clients: int = 100) -> dict:
     lock = threading.Lock()
     per_client = requests // clients
 
-    resets = Counter()
+    resets: Counter[str] = Counter()
 
     def send(http, method: str, url: str, **kwargs):
-        import httpx
-
-        # Straight to gunicorn (no nginx in front), a keep-alive connection the server has just closed can
-        # reset under a new request: sent again once, safely (a POST carries an Idempotency-Key).
-        for attempt in range(3):
-            try:
-                return http.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                with lock:
-                    resets[type(exc).__name__] += 1
-                if attempt == 2:
-                    raise
-        raise AssertionError
+        return send_resending(http, method, url, resets, lock, **kwargs)
 
     def client(n: int) -> None:
         import httpx
@@ -474,6 +500,8 @@ def hot_wallet_phase(hub: Tokenhub, clients: int = 100, per_client: int = 5) -> 
     def burst(keys: list[str]) -> dict:
         latencies: list[float] = []
         created: list[str] = []
+        failures: list[BaseException] = []
+        resets: Counter[str] = Counter()
         lock = threading.Lock()
         start = threading.Barrier(clients)
 
@@ -483,9 +511,11 @@ def hot_wallet_phase(hub: Tokenhub, clients: int = 100, per_client: int = 5) -> 
                 http.get("/api/v1/wallet")  # the connection, opened before the burst
                 start.wait()
                 for i in range(per_client):
+                    body = {"tool": "listing-writer", "input": product(n * 100 + i)}
+                    key = {"Idempotency-Key": f"hot-{n}-{i}-{uuid.uuid4().hex[:8]}"}
                     sent = time.perf_counter()
-                    response = http.post(
-                        "/api/v1/runs", json={"tool": "listing-writer", "input": product(n * 100 + i)}
+                    response = send_resending(
+                        http, "POST", "/api/v1/runs", resets, lock, json=body, headers=key
                     )
                     took = (time.perf_counter() - sent) * 1000
                     if response.status_code != 202:
@@ -496,14 +526,25 @@ def hot_wallet_phase(hub: Tokenhub, clients: int = 100, per_client: int = 5) -> 
                         latencies.append(took)
                         created.append(response.json()["id"])
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        def guarded(n: int) -> None:
+            try:
+                client(n)
+            except BaseException as exc:  # a client that died must fail the phase, not shrink it
+                start.abort()  # nobody waits for it at the start line
+                with lock:
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=guarded, args=(n,)) for n in range(clients)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {clients} hot-wallet clients failed: {failures[0]!r}")
         hub.wait(created)
         check_ledger()
-        return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "creates": len(latencies)}
+        return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "creates": len(latencies),
+                "resets": sum(resets.values())}  # fmt: skip
 
     one = burst([hub.key] * clients)
     spread = burst(spread_keys())
@@ -606,6 +647,9 @@ def main() -> None:
             "Set DATABASE_URL to a scratch PostgreSQL database and REDIS_URL to a Redis db (it is flushed)."
         )
     setup_django()
+    if leftover := leftover_runs_cancel():
+        print(f"canceled {leftover:,} queued runs an earlier use of this database left", flush=True)
+    check_ledger()
     import redis
     from django.conf import settings
 
@@ -704,7 +748,8 @@ def render(args, rows, load, hot, spy, mach, load_start, load_end) -> str:
         hot_text = (f"\nHot wallet: {hot['clients']} clients at once, {hot['per_client']} creates each "
                     f"({one['creates']:,} runs), POST /api/v1/runs latency p50 / p99: all on one store's wallet "
                     f"**{one['p50']:.0f} / {one['p99']:.0f} ms**, each on its own wallet {own['p50']:.0f} / {own['p99']:.0f} ms "
-                    f"(one ÷ own p50 **{one['p50'] / own['p50']:.2f}x**); `reconcile_ledger()` clean after each.\n")  # fmt: skip
+                    f"(one ÷ own p50 **{one['p50'] / own['p50']:.2f}x**; connections reset before an answer and sent again: "
+                    f"{one['resets'] + own['resets'] or 'none'}); `reconcile_ledger()` clean after each.\n")  # fmt: skip
     command = (
         "DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenhub_bench_versus REDIS_URL=redis://127.0.0.1:6379/6 \\\n"
         f"    .venv/bin/python bench/versus.py --runs {args.runs} --latencies {args.latencies} --load {args.load} --hot {args.hot}"
