@@ -397,7 +397,7 @@ def tokenhub_phase(hub: Tokenhub, runs: int, model: float) -> dict:
     sent, _ = hub.send_batch(STEADY_UNITS, spacing=0.1)
     stamps = hub.finished([run_id for run_id, *_ in sent])
     overhead = [(stamps[run_id][1] - at - model) * 1000 for run_id, at, _ in sent]
-    # Where the overhead goes: the POST's answer, the claim, and the call plus settlement past the model.
+    # Where the overhead goes: the POST's answer, the claim's start, and claim + call + settlement past the model.
     answer = [(answered - at) * 1000 for _, at, answered in sent]
     claim = [(stamps[run_id][0] - at) * 1000 for run_id, at, _ in sent]
     settle = [(stamps[run_id][1] - stamps[run_id][0] - model) * 1000 for run_id, *_ in sent]
@@ -734,7 +734,7 @@ def render(args, rows, load, hot, spy, mach, load_start, load_end) -> str:
                       f"CPU per unit Tokenhub ÷ engine **{t['cpu_ms'] / e['cpu_ms']:.1f}x**, "
                       f"overhead p50 / p99 {t['p50']:.1f} / {t['p99']:.1f} ms (engine {e['p50']:.1f} / {e['p99']:.1f} ms); "
                       f"of Tokenhub's, p50: the POST answered after {t['answer_p50']:.1f} ms, the worker claimed the run "
-                      f"{t['claim_p50']:.1f} ms after the POST was sent, the call and settlement took {t['settle_p50']:.1f} ms past the model's")  # fmt: skip
+                      f"{t['claim_p50']:.1f} ms after the POST was sent, the claim, the call and the settlement took {t['settle_p50']:.1f} ms past the model's")  # fmt: skip
     load_text = ""
     if load:
         load_text = (f"\nLoad: {load['requests']:,} requests from {load['clients']} concurrent clients over HTTP "

@@ -75,11 +75,16 @@ def test_without_a_qwen_key_the_endpoint_is_the_local_simulator():
     assert settings.QWEN_BASE_URL.startswith("http://127.0.0.1:")
 
 
-def _import_settings(**env) -> subprocess.CompletedProcess:
+def _import_settings(*, then: str = "", **env) -> subprocess.CompletedProcess:
+    """Django set up in a fresh interpreter with `env`; `then` runs after (to print a setting)."""
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup()"
     base = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "x" * 50, "DATABASE_URL": "sqlite:///:memory:"}
     return subprocess.run(
-        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", f"{code}; {then}" if then else code],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -95,14 +100,8 @@ def test_a_mistyped_integer_fails_at_start():
 
 
 def _database_options(**env) -> dict:
-    code = (
-        "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE']='tokenhub.settings'; django.setup(); "
-        "from django.conf import settings; print(json.dumps(settings.DATABASES['default']['OPTIONS'], default=str))"
-    )
-    base = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "x" * 50, "DATABASE_URL": "postgres://u@127.0.0.1:5432/d"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, timeout=60
-    )
+    printed = "from django.conf import settings; import json; print(json.dumps(settings.DATABASES['default']['OPTIONS'], default=str))"
+    result = _import_settings(then=printed, DATABASE_URL="postgres://u@127.0.0.1:5432/d", **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
