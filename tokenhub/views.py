@@ -13,6 +13,8 @@ from agents import tool_labels
 from agents.tools import registry
 from analytics import selectors as analytics_selectors
 from merchants.decorators import merchant_required
+from tokenhub.api.exceptions import error_json_response
+from tokenhub.api.middleware import API_PREFIX, MESSAGES
 from wallets import selectors as wallet_selectors
 
 logger = logging.getLogger(__name__)
@@ -66,18 +68,30 @@ def _reason(exception: BaseException | None, default: str) -> str:
     return default
 
 
+def _api_error(request: HttpRequest, code: str) -> HttpResponse | None:
+    """Under /api/, Django's own error answered in the API's body, with no page rendered first: a page
+    that cannot render (a template or static file missing) must not turn an API 404 into a 500."""
+    return error_json_response(code, MESSAGES[code]) if request.path.startswith(API_PREFIX) else None
+
+
 def page_not_found(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
+    if (answer := _api_error(request, "not_found")) is not None:
+        return answer
     reason = _reason(exception, gettext("There is no page at this address, or it belongs to another store."))
     return render(request, "404.html", {"reason": reason, "request_path": request.path}, status=404)
 
 
 def permission_denied(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
+    if (answer := _api_error(request, "forbidden")) is not None:
+        return answer
     reason = _reason(exception, gettext("Your role in this store does not allow this page."))
     return render(request, "403.html", {"reason": reason}, status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """The styled 500 page, with the navigation when the database still answers; plain text otherwise."""
+    if (answer := _api_error(request, "internal_error")) is not None:
+        return answer
     try:
         return render(request, "500.html", status=500)
     except Exception:

@@ -44,8 +44,13 @@ def hold_key(run_id: uuid.UUID | str) -> str:
 def run_enqueue(run_id: uuid.UUID | str, *, countdown: float | None = None) -> None:
     """Send the run to a worker. A broker outage only delays it: recovery re-enqueues queued runs whose
     message was lost (docs/architecture.md, "Recovery")."""
+    run = str(run_id)
     try:
-        current_app.send_task(EXECUTE_TASK, args=[str(run_id)], countdown=countdown)
+        # The log's rendering of the arguments given as Celery would write it: its safe repr of every
+        # message's arguments was a sixth of this call's CPU, for a value whose repr is known.
+        current_app.send_task(
+            EXECUTE_TASK, args=[run], countdown=countdown, argsrepr=f"['{run}']", kwargsrepr="{}"
+        )
     except Exception:
         logger.exception("Could not enqueue run %s; recovery will enqueue it again.", run_id)
 
@@ -145,25 +150,34 @@ _VALUE_FIELDS = [field for field in Run._meta.concrete_fields if field.column !=
 
 
 @cache
-def _insert_from_hold_sql() -> str:
+def _insert_from_hold_sql(columns: tuple[str, ...]) -> str:
     """`INSERT INTO run (...) SELECT ... FROM hold`: the run's row, its hold id taken from the `hold` CTE,
-    every other value a parameter cast to its column's type. The same for every run: built once."""
-    columns, values = [], []
-    for field in Run._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(cast(str, field.column)))
-        values.append("hold.id" if field.column == _HOLD_COLUMN else f"%s::{field.cast_db_type(connection)}")
+    each of `columns` a parameter cast to its column's type. Built once per set of columns."""
+    names, values = [connection.ops.quote_name(_HOLD_COLUMN)], ["hold.id"]
+    for field in _VALUE_FIELDS:
+        if field.column in columns:
+            names.append(connection.ops.quote_name(cast(str, field.column)))
+            values.append(f"%s::{field.cast_db_type(connection)}")
     # Table, column and CTE names are ours; every value is a parameter.
     return (
-        f"INSERT INTO {connection.ops.quote_name(_RUN_TABLE)} ({', '.join(columns)}) "  # noqa: S608
+        f"INSERT INTO {connection.ops.quote_name(_RUN_TABLE)} ({', '.join(names)}) "  # noqa: S608
         f"SELECT {', '.join(values)} FROM hold RETURNING (SELECT id FROM hold), (SELECT balance_after FROM hold), "
         "(SELECT held_after FROM hold), (SELECT wallet_id FROM hold)"
     )
 
 
 def _insert_from_hold(run: Run) -> tuple[str, list[Any]]:
-    """The run's insert from the `hold` CTE, with its values prepared as Django's own insert prepares them."""
-    params = [field.get_db_prep_save(field.pre_save(run, add=True), connection) for field in _VALUE_FIELDS]
-    return _insert_from_hold_sql(), params
+    """The run's insert from the `hold` CTE, with its values prepared as Django's own insert prepares them.
+
+    A column whose value is None is left out: PostgreSQL stores NULL there all the same (no run column has
+    a database default), and a new run has a dozen of them, each a parameter to adapt and send."""
+    columns, params = [], []
+    for field in _VALUE_FIELDS:
+        value = field.pre_save(run, add=True)
+        if value is not None:
+            columns.append(cast(str, field.column))
+            params.append(field.get_db_prep_save(value, connection))
+    return _insert_from_hold_sql(tuple(columns)), params
 
 
 def _run_build_in_one_statement(*, merchant: Merchant, spec: RunSpec, actor: Actor) -> Run | None:

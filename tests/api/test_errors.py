@@ -131,6 +131,23 @@ def test_an_unknown_api_address_is_not_found_in_the_error_body(api, path):
     assert error_of(response)["code"] == "not_found"
 
 
+def test_an_unknown_api_address_answers_404_even_when_the_dashboards_pages_cannot_render(api, monkeypatch):
+    def broken_page(*args, **kwargs):
+        raise ValueError("Missing staticfiles manifest entry for 'favicon.svg'")
+
+    # As on a server whose static files were not collected: every styled page fails to render.
+    monkeypatch.setattr("tokenhub.views.render", broken_page)
+
+    response = api.get("/api/v1/nothing-here")
+
+    assert response.status_code == 404
+    assert error_of(response) == {
+        "code": "not_found",
+        "message": "There is no API endpoint at this address.",
+        "details": {},
+    }
+
+
 def test_a_wrong_method_answers_in_the_error_body(api):
     response = api.delete("/api/v1/wallet")
     assert response.status_code == 405

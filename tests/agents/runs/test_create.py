@@ -228,6 +228,52 @@ def test_the_runs_one_statement_is_parsed_once_per_process_not_once_per_run():
 
 
 @pytest.mark.postgres
+def test_a_new_runs_insert_sends_only_the_columns_it_has_a_value_for_and_reads_back_whole():
+    merchant = funded(100_000)
+    create(merchant)
+
+    plain, statements = statements_of(lambda: create(merchant))
+    keyed, keyed_statements = statements_of(lambda: create(merchant, idempotency_key="order-17"))
+
+    def run_columns(statement):
+        return statement.split('INSERT INTO "agents_run"', 1)[1].split(")", 1)[0]
+
+    insert = run_columns(statements[0])
+    assert '"input"' in insert and '"held"' in insert
+    assert '"output"' not in insert and '"started_at"' not in insert and '"idempotency_key"' not in insert
+    assert '"idempotency_key"' in run_columns(keyed_statements[-1])
+    for run in (plain, keyed):
+        stored = Run.objects.get(pk=run.pk)
+        assert (stored.output, stored.started_at, stored.cost, stored.batch_id) == (None, None, None, None)
+        assert (stored.input, stored.held, stored.status) == (run.input, run.held, Run.Status.QUEUED)
+    assert Run.objects.get(pk=keyed.pk).idempotency_key == "order-17"
+    assert Run.objects.get(pk=plain.pk).idempotency_key is None
+    assert reconcile_ledger() == []
+
+
+@pytest.mark.redis
+def test_a_runs_message_names_its_arguments_in_the_log_exactly_as_celery_would(
+    broker, django_capture_on_commit_callbacks
+):
+    import base64
+    import json
+
+    import redis
+    from celery.utils.saferepr import saferepr
+    from django.conf import settings
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = create(funded(100_000))
+
+    [raw] = redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("celery", 0, -1)
+    message = json.loads(raw)
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert message["headers"]["task"] == "agents.tasks.run_execute" and args == [str(run.pk)]
+    assert message["headers"]["argsrepr"] == saferepr(args, 1024)
+    assert message["headers"]["kwargsrepr"] == saferepr(kwargs, 1024)
+
+
+@pytest.mark.postgres
 def test_the_runs_create_and_claim_statements_are_prepared_on_the_server_after_a_few_runs():
     from django.conf import settings
     from django.db import connection
