@@ -12,6 +12,17 @@ def test_celery_acknowledges_late_so_a_killed_worker_loses_no_run():
     assert settings.CELERY_TASK_ACKS_LATE is True
 
 
+def test_celery_itself_runs_with_every_celery_setting_django_has():
+    from tokenhub.celery import app
+
+    names = [name for name in dir(settings) if name.startswith("CELERY_")]
+    assert {"CELERY_TASK_ACKS_LATE", "CELERY_TASK_TIME_LIMIT", "CELERY_BEAT_SCHEDULE"} <= set(names)
+    for name in names:
+        assert app.conf[name.removeprefix("CELERY_").lower()] == getattr(settings, name), name
+    assert app.conf.task_acks_late is True and app.conf.task_reject_on_worker_lost is False
+    assert app.conf.worker_prefetch_multiplier == 1 and app.conf.broker_url == settings.CELERY_BROKER_URL
+
+
 def test_celery_has_soft_and_hard_time_limits_in_order():
     assert 0 < settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT
 

@@ -8,7 +8,8 @@ from celery import Celery, signals
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenhub.settings")
 
 app = Celery("tokenhub")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+# Django's CELERY_* settings, read once into a plain dict (why: tokenhub.celery_settings).
+app.config_from_object("tokenhub.celery_settings:CELERY_SETTINGS", namespace="CELERY")
 app.autodiscover_tasks()
 
 BEAT_HEARTBEAT_SECONDS = 15
