@@ -21,6 +21,7 @@ def test_celery_itself_runs_with_every_celery_setting_django_has():
         assert app.conf[name.removeprefix("CELERY_").lower()] == getattr(settings, name), name
     assert app.conf.task_acks_late is True and app.conf.task_reject_on_worker_lost is False
     assert app.conf.worker_prefetch_multiplier == 1 and app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert not app.conf.deprecated_settings  # none taken for Celery 3.x names (it warns at every start)
 
 
 def test_celery_has_soft_and_hard_time_limits_in_order():

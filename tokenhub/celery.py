@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenhub.settings")
 
 app = Celery("tokenhub")
 # Django's CELERY_* settings, read once into a plain dict (why: tokenhub.celery_settings).
-app.config_from_object("tokenhub.celery_settings:CELERY_SETTINGS", namespace="CELERY")
+app.config_from_object("tokenhub.celery_settings:CELERY_SETTINGS")
 app.autodiscover_tasks()
 
 BEAT_HEARTBEAT_SECONDS = 15

@@ -8,4 +8,10 @@ object first; a send_task reads half a dozen of them, and that was a sixth of en
 
 from django.conf import settings
 
-CELERY_SETTINGS = {name: getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
+# Celery's own names (CELERY_TASK_ACKS_LATE is `task_acks_late`): read with a namespace, a plain dict of
+# CELERY_* keys makes Celery take CELERY_TIMEZONE and CELERY_RESULT_BACKEND for its deprecated 3.x names.
+CELERY_SETTINGS = {
+    name.removeprefix("CELERY_").lower(): getattr(settings, name)
+    for name in dir(settings)
+    if name.startswith("CELERY_")
+}

@@ -59,6 +59,9 @@ TRICKLE_SECONDS_PER_BYTE = 30.0  # like the provider that sent one byte every 30
 STREAM_CHUNK_CHARS = 24
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 @dataclass
 class FaultRule:
     faults: deque[str]
@@ -391,4 +394,14 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, latency_ms: int = 0) -> 
     import uvicorn
 
     # One event loop holds every simulated call; raise the backlog so a burst of connects is not refused.
-    uvicorn.run(create_app(latency_ms=latency_ms), host=host, port=port, backlog=2048, log_level="warning")
+    # Idle connections stay open as long as a provider's gateway keeps them (75 s, nginx's default), not
+    # uvicorn's 5 s: that equals httpx's own keep-alive expiry, and the two closing a connection at the
+    # same moment made a run's call fail on a reset now and then, which no provider does that often.
+    uvicorn.run(
+        create_app(latency_ms=latency_ms),
+        host=host,
+        port=port,
+        backlog=2048,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )

@@ -224,6 +224,22 @@ def test_a_hundred_slow_requests_are_served_at_once(qwen_simulator):
     assert qwen_simulator.stats()["max_in_flight"] >= 50
 
 
+def test_an_idle_connection_stays_open_past_the_clients_own_keep_alive_expiry(qwen_simulator):
+    # httpx gives up an idle connection after 5 s; a server closing it at that same moment resets calls.
+    expiry = httpx.Limits().keepalive_expiry
+    assert expiry is not None
+    listing = [{"role": "user", "content": "Return JSON for Idle Lamp"}]
+    with httpx.Client(limits=httpx.Limits(keepalive_expiry=expiry * 3), timeout=30) as client:
+        first = client.post(f"{qwen_simulator.base_url}/chat/completions", headers=AUTH,
+                            json={"model": "qwen-plus", "messages": listing})  # fmt: skip
+        time.sleep(expiry + 1)
+        second = client.post(f"{qwen_simulator.base_url}/chat/completions", headers=AUTH,
+                             json={"model": "qwen-plus", "messages": listing})  # fmt: skip
+    assert first.status_code == second.status_code == 200
+    # The same connection answered both: the server had not closed it.
+    assert first.extensions["network_stream"] is second.extensions["network_stream"]
+
+
 def test_the_management_command_serves_on_the_configured_port(settings):
     settings.QWEN_SIMULATOR_PORT = 9911
     with mock.patch("devtools.management.commands.qwen_simulator.serve") as serve:

@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 
 from agents.llm import ratelimit
-from devtools.qwen_simulator.server import SimulatorState, create_app
+from devtools.qwen_simulator.server import KEEP_ALIVE_SECONDS, SimulatorState, create_app
 
 
 @dataclass
@@ -67,7 +67,13 @@ def _qwen_simulator_server() -> Iterator[QwenSimulator]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free one, and we hold it from here on
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", backlog=2048, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        backlog=2048,
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="qwen-simulator", daemon=True
