@@ -29,8 +29,8 @@ from agents.conversations import services as conversations
 from agents.models import Conversation, Message, Run
 from agents.tools.customer_service import knowledge_sections
 from merchants.actors import Actor
-from merchants.api.throttling import hit
 from merchants.models import Merchant
+from merchants.rate_limits import hit
 from tokenhub.errors import InvalidInput, NotFound, RateLimited
 from tokenhub.text import find_forbidden
 from widgets import retrieval, selectors

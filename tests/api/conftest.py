@@ -12,7 +12,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from merchants.api import throttling
+from merchants import rate_limits
 from merchants.api_keys import api_key_create
 from merchants.models import Merchant
 from tests import factories
@@ -27,12 +27,12 @@ LISTING = {"tool": "listing-writer", "input": {"product_name": "Linen apron", "m
 def _fresh_rate_limits(monkeypatch):
     """Each test starts with empty windows (ids repeat across test databases within one minute), and all
     its requests fall in one window, even when it straddles a minute boundary."""
-    now = throttling.clock()
-    monkeypatch.setattr(throttling, "clock", lambda: now)
-    throttling.reset()  # in-process counts and any Redis bypass a failure started
+    now = rate_limits.clock()
+    monkeypatch.setattr(rate_limits, "clock", lambda: now)
+    rate_limits.reset()  # in-process counts and any Redis bypass a failure started
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        keys = list(client.scan_iter(f"{throttling.KEY_PREFIX}*"))
+        keys = list(client.scan_iter(f"{rate_limits.KEY_PREFIX}*"))
         if keys:
             client.delete(*keys)
 

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import override_settings
 
 from agents.models import Run
-from merchants.api import throttling
+from merchants import rate_limits
 from tests.api.conftest import LISTING, client_with
 from wallets.models import Transfer
 from wallets.selectors import wallet_balance
@@ -39,13 +39,13 @@ def at_once(count: int, work) -> list:
 
 @pytest.mark.redis
 def test_of_many_simultaneous_hits_exactly_the_limit_pass_in_redis():
-    decisions = at_once(40, lambda: throttling.hit("race-test", limit=7).allowed)
+    decisions = at_once(40, lambda: rate_limits.hit("race-test", limit=7).allowed)
     assert Counter(decisions) == {True: 7, False: 33}
 
 
 @override_settings(REDIS_URL="")
 def test_without_redis_the_in_process_limiter_is_exact_too():
-    decisions = at_once(40, lambda: throttling.hit("race-test-local", limit=7).allowed)
+    decisions = at_once(40, lambda: rate_limits.hit("race-test-local", limit=7).allowed)
     assert Counter(decisions) == {True: 7, False: 33}
 
 

@@ -32,6 +32,18 @@ def test_a_bulk_key_gets_its_own_higher_limit_and_other_keys_keep_the_default(fu
     assert [shop.get("/api/v1/wallet").status_code for _ in range(3)] == [200, 200, 429]
 
 
+@override_settings(API_RATE_LIMIT_PER_MINUTE=2)
+def test_wrong_secrets_sent_with_a_keys_prefix_never_spend_its_limit(funded_merchant):
+    raw = api_key_create(merchant=funded_merchant, name="shop").raw_key
+    api = client_with(raw)
+    assert api.get("/api/v1/wallet").status_code == 200  # the key is now known to this process
+    guess = client_with(raw[:-1] + ("A" if raw[-1] != "A" else "B"))
+
+    assert [guess.get("/api/v1/wallet").status_code for _ in range(5)] == [401] * 5
+
+    assert [api.get("/api/v1/wallet").status_code for _ in range(2)] == [200, 429]
+
+
 def test_a_manager_sets_a_keys_limit_on_the_dashboard_and_the_api_follows_it(client, funded_merchant):
     created = api_key_create(merchant=funded_merchant, name="bulk")
     client.force_login(MembershipFactory(merchant=funded_merchant, role="manager").user)

@@ -60,6 +60,65 @@ def test_a_key_seen_once_authenticates_again_without_a_query(django_assert_num_q
     assert again is not api_key_authenticate(raw_key=raw)  # each request its own instance
 
 
+def _redis_round_trips(monkeypatch) -> list[int]:
+    """Counts what this process sends to Redis: one entry per round trip (a pipeline is one)."""
+    from redis.connection import AbstractConnection
+
+    sent: list[int] = []
+    real = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def _count_in_redis(api_key: ApiKey) -> int:
+    from merchants import rate_limits
+
+    window = int(rate_limits.clock() // rate_limits.WINDOW_SECONDS)
+    value = shared_redis(settings.REDIS_URL).get(f"{rate_limits.KEY_PREFIX}key:{api_key.pk}:{window}")
+    return int(value or 0)
+
+
+@pytest.mark.django_db
+def test_a_known_key_is_checked_for_revocation_and_counted_in_one_round_trip_to_redis(monkeypatch):
+    api_key, raw = api_key_create(merchant=MerchantFactory(), name="sync")
+    first = api_key_authenticate(raw_key=raw)
+    assert first is not None and first.counted_hit is None  # read from the database: the throttle counts
+    sent = _redis_round_trips(monkeypatch)
+
+    again = api_key_authenticate(raw_key=raw)
+
+    assert again == api_key and len(sent) == 1
+    assert again.counted_hit is not None and again.counted_hit.count == _count_in_redis(api_key) >= 1
+
+
+@pytest.mark.django_db
+def test_a_request_that_finds_its_cached_key_stale_is_read_again_and_counted_once():
+    api_key, raw = api_key_create(merchant=MerchantFactory(), name="sync")
+    assert api_key_authenticate(raw_key=raw) is not None
+    before = _count_in_redis(api_key)
+    shared_redis(settings.REDIS_URL).set(GENERATION_KEY, "changed-by-another-process")
+
+    again = api_key_authenticate(raw_key=raw)
+
+    assert again == api_key and again.counted_hit is not None
+    assert again.counted_hit.count == _count_in_redis(api_key) == before + 1
+
+
+@pytest.mark.django_db
+def test_a_wrong_secret_for_a_known_prefix_is_refused_without_asking_redis(monkeypatch):
+    _api_key, raw = api_key_create(merchant=MerchantFactory(), name="sync")
+    assert api_key_authenticate(raw_key=raw) is not None
+    sent = _redis_round_trips(monkeypatch)
+
+    assert api_key_authenticate(raw_key=raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    assert sent == []
+
+
 @pytest.mark.django_db
 def test_a_wrong_secret_with_a_cached_prefix_is_still_refused():
     _api_key, raw = api_key_create(merchant=MerchantFactory(), name="sync")

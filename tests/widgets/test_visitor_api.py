@@ -5,7 +5,7 @@ store's bill. Real PostgreSQL and Redis; the paid path with a real worker agains
 import pytest
 
 from agents.models import Conversation, Message, Run
-from merchants.api.throttling import hit
+from merchants.rate_limits import hit
 from tests.factories import ArticleFactory, WidgetFactory
 from tests.plugins.workers import charged, funded, wait_finished, wallet
 from wallets.models import Transfer
@@ -23,10 +23,10 @@ BASE = "/widget/v1"
 @pytest.fixture(autouse=True)
 def _still_minute(monkeypatch):
     """Rate limits count per clock minute: hold the clock inside one, so a test never straddles two."""
-    from merchants.api import throttling
+    from merchants import rate_limits
 
-    now = throttling.clock()
-    monkeypatch.setattr(throttling, "clock", lambda: now - now % 60 + 1)
+    now = rate_limits.clock()
+    monkeypatch.setattr(rate_limits, "clock", lambda: now - now % 60 + 1)
 
 
 def widget_for(tokens=2_000_000, **fields):
