@@ -194,10 +194,6 @@ class KeyCache:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
 
-    def get(self, prefix: str, generation: bytes) -> ApiKey | None:
-        entry = self.entry(prefix)
-        return entry.api_key if entry is not None and entry.generation == generation else None
-
     def entry(self, prefix: str) -> _Entry | None:
         """What is cached for `prefix` and not yet expired, at whatever generation it was read."""
         entry = self._entries.get(prefix)

@@ -65,6 +65,10 @@ class _LocalCounter:
 local_counter = _LocalCounter()
 
 
+def _window(now: float) -> int:
+    return int(now // WINDOW_SECONDS)
+
+
 def key_ident(api_key_id: int) -> str:
     """Whose count a call made with an API key adds to."""
     return f"key:{api_key_id}"
@@ -72,7 +76,7 @@ def key_ident(api_key_id: int) -> str:
 
 def count_in(pipe: Any, ident: str, now: float) -> None:
     """Queue one hit for `ident` at `now` on a Redis pipeline: its result is the INCR's, then EXPIRE's."""
-    key = f"{KEY_PREFIX}{ident}:{int(now // WINDOW_SECONDS)}"
+    key = f"{KEY_PREFIX}{ident}:{_window(now)}"
     # INCR is atomic on its own; the EXPIRE beside it needs no MULTI/EXEC (a second one is harmless).
     pipe.incr(key)
     pipe.expire(key, WINDOW_SECONDS * 2)
@@ -80,8 +84,8 @@ def count_in(pipe: Any, ident: str, now: float) -> None:
 
 def decide(counted: Counted, *, limit: int) -> Decision:
     """Allowed while the hit's count is within `limit`; else when its window ends."""
-    window = int(counted.at // WINDOW_SECONDS)
-    return Decision(allowed=counted.count <= limit, retry_after=(window + 1) * WINDOW_SECONDS - counted.at)
+    ends = (_window(counted.at) + 1) * WINDOW_SECONDS
+    return Decision(allowed=counted.count <= limit, retry_after=ends - counted.at)
 
 
 def hit(ident: str, *, limit: int, now: float | None = None) -> Decision:
@@ -98,7 +102,7 @@ def hit(ident: str, *, limit: int, now: float | None = None) -> Decision:
             redis_failed(settings.REDIS_URL, BYPASS_SECONDS)
             logger.warning("rate limiter: Redis unavailable, counting in process", exc_info=True)
     if count is None:
-        count = local_counter.incr(ident, int(now // WINDOW_SECONDS))
+        count = local_counter.incr(ident, _window(now))
     return decide(Counted(count=count, at=now), limit=limit)
 
 

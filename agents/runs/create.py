@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from celery import current_app
 from django.db import IntegrityError, connection, transaction
+from django.db.models import NOT_PROVIDED
 
 from agents.errors import IdempotencyConflict
 from agents.models import Batch, Run
@@ -147,6 +148,9 @@ _HOLD_COLUMN = Run._meta.get_field("hold").column
 
 
 _VALUE_FIELDS = [field for field in Run._meta.concrete_fields if field.column != _HOLD_COLUMN]
+# A None may be left out of the insert only where leaving it out stores NULL: not in a column with a
+# database default, where it would store the default instead.
+_NULL_WHEN_LEFT_OUT = frozenset(field.column for field in _VALUE_FIELDS if field.db_default is NOT_PROVIDED)
 
 
 @cache
@@ -169,12 +173,12 @@ def _insert_from_hold_sql(columns: tuple[str, ...]) -> str:
 def _insert_from_hold(run: Run) -> tuple[str, list[Any]]:
     """The run's insert from the `hold` CTE, with its values prepared as Django's own insert prepares them.
 
-    A column whose value is None is left out: PostgreSQL stores NULL there all the same (no run column has
-    a database default), and a new run has a dozen of them, each a parameter to adapt and send."""
+    A column whose value is None is left out where PostgreSQL stores NULL for it all the same: a new run has
+    a dozen of them, each a parameter to adapt and send."""
     columns, params = [], []
     for field in _VALUE_FIELDS:
         value = field.pre_save(run, add=True)
-        if value is not None:
+        if value is not None or field.column not in _NULL_WHEN_LEFT_OUT:
             columns.append(cast(str, field.column))
             params.append(field.get_db_prep_save(value, connection))
     return _insert_from_hold_sql(tuple(columns)), params
