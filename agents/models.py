@@ -22,7 +22,8 @@ class Batch(models.Model):
     """One bulk upload: many runs of one tool, checked against the wallet as one total up front."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="batches")
+    # No index of its own: batch_merchant_newest starts with this column.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="batches", db_index=False)
     tool = models.CharField(max_length=64)
     filename = models.CharField(max_length=255, blank=True)
     row_count = models.PositiveIntegerField()
@@ -60,7 +61,8 @@ class Run(models.Model):
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="runs")
+    # No index of its own: run_merchant_newest starts with this column.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="runs", db_index=False)
     tool = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     input = models.JSONField()
@@ -132,7 +134,10 @@ class Run(models.Model):
     )
     # A plain id, not a foreign key: runs outlive revoked keys and agents does not depend on their model.
     api_key_id = models.BigIntegerField(null=True, blank=True)
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
+    # No index of its own: run_batch_row starts with this column.
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="runs", db_index=False
+    )
     batch_row = models.PositiveIntegerField(null=True, blank=True, help_text="Line number in the CSV.")
 
     class Meta:
@@ -218,7 +223,10 @@ class Conversation(models.Model):
         CLOSED = "closed", _("Closed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="conversations")
+    # No index of its own: conversation_merchant_status starts with this column.
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="conversations", db_index=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     customer_ref = models.CharField(
         max_length=120, blank=True, help_text="The merchant's own id for the customer (optional)."
@@ -259,7 +267,10 @@ class Message(models.Model):
 
     MAX_LENGTH = 4000
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: message_conversation_time starts with this column.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(max_length=MAX_LENGTH)
     run = models.ForeignKey(

@@ -116,7 +116,8 @@ class Membership(models.Model):
         MANAGER = "manager", _("Manager")
         STAFF = "staff", _("Staff")
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: membership_user_merchant_unique starts with this column.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -148,7 +149,8 @@ class ApiKey(models.Model):
     256 random bits (nothing to brute-force), and it would add its cost to every API request.
     """
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    # No index of its own: apikey_merchant_newest starts with this column.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys", db_index=False)
     name = models.CharField(max_length=80)
     prefix = models.CharField(max_length=16, unique=True)
     hashed_key = models.CharField(max_length=64)
@@ -198,7 +200,10 @@ class Invitation(models.Model):
     Only a SHA-256 of the link's token is stored: the link in the email is the only copy of the token.
     """
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    # No index of its own: invitation_merchant_newest starts with this column.
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, related_name="invitations", db_index=False
+    )
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.STAFF)
     token_hash = models.CharField(max_length=64, unique=True)

@@ -129,11 +129,20 @@ class Transfer(models.Model):
     debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     # The merchant account this transfer touches (a wallet or a promotional block): its counters move.
-    wallet = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, related_name="transfers")
+    # No index of its own: transfer_wallet_newest starts with this column.
+    wallet = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, related_name="transfers", db_index=False
+    )
     # A sponsored run's hold and resolution: the sponsor's wallet pays (`wallet`), the store that ran the
     # tool is the beneficiary, and the month of the sponsorship whose limit the tokens count against.
+    # No index of its own: transfer_beneficiary_newest starts with this column.
     beneficiary = models.ForeignKey(
-        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="sponsored_transfers"
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sponsored_transfers",
+        db_index=False,
     )
     sponsorship_month = models.ForeignKey(
         "SponsorshipMonth", on_delete=models.PROTECT, null=True, blank=True, related_name="transfers"
@@ -261,7 +270,10 @@ class Sponsorship(models.Model):
     LIVE = ("invited", "active", "paused")
 
     sponsor = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="sponsorships_given")
-    beneficiary = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="sponsorships_received")
+    # No index of its own: sponsorship_beneficiary starts with this column.
+    beneficiary = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="sponsorships_received", db_index=False
+    )
     monthly_limit = models.PositiveBigIntegerField(help_text="Tokens per calendar month (UTC).")
     # Tool slugs this sponsorship pays for; empty means every tool.
     tools = models.JSONField(default=list, blank=True)
@@ -300,7 +312,10 @@ class SponsorshipMonth(models.Model):
     """What a sponsorship has reserved and spent in one month. The CHECK makes the limit a hard one:
     a hold that would pass it is refused by the same conditional UPDATE that reserves it."""
 
-    sponsorship = models.ForeignKey(Sponsorship, on_delete=models.PROTECT, related_name="months")
+    # No index of its own: sponsorship_month_unique starts with this column.
+    sponsorship = models.ForeignKey(
+        Sponsorship, on_delete=models.PROTECT, related_name="months", db_index=False
+    )
     month = models.DateField(help_text="The first day of the month (UTC).")
     limit_tokens = models.BigIntegerField()
     held = models.BigIntegerField(default=0)
@@ -567,7 +582,10 @@ class RechargeAttempt(models.Model):
 
     IN_FLIGHT = ("pending",)
 
-    wallet = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="recharge_attempts")
+    # No index of its own: recharge_attempt_newest starts with this column.
+    wallet = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="recharge_attempts", db_index=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Copied from the pack when the attempt starts: staff may edit the pack meanwhile.
     tokens = models.PositiveBigIntegerField()

@@ -66,7 +66,8 @@ class VisitorConversation(models.Model):
     conversation = models.OneToOneField(
         Conversation, on_delete=models.CASCADE, primary_key=True, related_name="visitor"
     )
-    widget = models.ForeignKey(Widget, on_delete=models.PROTECT, related_name="conversations")
+    # No index of its own: visitor_widget_time starts with this column.
+    widget = models.ForeignKey(Widget, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     token_hash = models.CharField(max_length=64, unique=True)
     origin = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -110,8 +111,10 @@ class ArticleChunk(models.Model):
     """A few paragraphs of an article, the unit retrieval ranks; `search` is its PostgreSQL tsvector
     ('simple' configuration: no stemming, so it suits any language; empty on SQLite)."""
 
-    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="chunks")
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: article_chunk_position_unique starts with this column.
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="chunks", db_index=False)
+    # No index of its own: article_chunk_merchant starts with this column.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+", db_index=False)
     position = models.PositiveIntegerField()
     text = models.TextField()
     search = SearchVectorField(null=True)
