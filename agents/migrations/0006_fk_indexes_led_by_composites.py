@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from tokenhub.migrations_ops import fk_index_dropped
+
 
 class Migration(migrations.Migration):
 
@@ -12,29 +14,54 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='batch',
-            name='merchant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='batches', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='batch',
+                name='merchant',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='batches', to='merchants.merchant'),
+            ),
+            table='agents_batch',
+            column='merchant_id',
+            index='agents_batch_merchant_id_bc2e3811',
         ),
-        migrations.AlterField(
-            model_name='conversation',
-            name='merchant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='conversations', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='conversation',
+                name='merchant',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='conversations', to='merchants.merchant'),
+            ),
+            table='agents_conversation',
+            column='merchant_id',
+            index='agents_conversation_merchant_id_e1910c9c',
         ),
-        migrations.AlterField(
-            model_name='message',
-            name='conversation',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='agents.conversation'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='message',
+                name='conversation',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='agents.conversation'),
+            ),
+            table='agents_message',
+            column='conversation_id',
+            index='agents_message_conversation_id_42823add',
         ),
-        migrations.AlterField(
-            model_name='run',
-            name='batch',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='agents.batch'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='run',
+                name='batch',
+                field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='agents.batch'),
+            ),
+            table='agents_run',
+            column='batch_id',
+            index='agents_run_batch_id_acd00d50',
         ),
-        migrations.AlterField(
-            model_name='run',
-            name='merchant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='run',
+                name='merchant',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='merchants.merchant'),
+            ),
+            table='agents_run',
+            column='merchant_id',
+            index='agents_run_merchant_id_ad32db07',
         ),
     ]

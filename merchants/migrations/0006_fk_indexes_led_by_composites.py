@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from tokenhub.migrations_ops import fk_index_dropped
+
 
 class Migration(migrations.Migration):
 
@@ -12,19 +14,34 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='apikey',
-            name='merchant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='apikey',
+                name='merchant',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='merchants.merchant'),
+            ),
+            table='merchants_apikey',
+            column='merchant_id',
+            index='merchants_apikey_merchant_id_6da38186',
         ),
-        migrations.AlterField(
-            model_name='invitation',
-            name='merchant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='invitation',
+                name='merchant',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='merchants.merchant'),
+            ),
+            table='merchants_invitation',
+            column='merchant_id',
+            index='merchants_invitation_merchant_id_f9b5cced',
         ),
-        migrations.AlterField(
-            model_name='membership',
-            name='user',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='membership',
+                name='user',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL),
+            ),
+            table='merchants_membership',
+            column='user_id',
+            index='merchants_membership_user_id_572edf71',
         ),
     ]

@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from tokenhub.migrations_ops import fk_index_dropped
+
 
 class Migration(migrations.Migration):
 
@@ -12,29 +14,54 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='rechargeattempt',
-            name='wallet',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='recharge_attempts', to='wallets.account'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='rechargeattempt',
+                name='wallet',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='recharge_attempts', to='wallets.account'),
+            ),
+            table='wallets_rechargeattempt',
+            column='wallet_id',
+            index='wallets_rechargeattempt_wallet_id_5491f3ab',
         ),
-        migrations.AlterField(
-            model_name='sponsorship',
-            name='beneficiary',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='sponsorships_received', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='sponsorship',
+                name='beneficiary',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='sponsorships_received', to='merchants.merchant'),
+            ),
+            table='wallets_sponsorship',
+            column='beneficiary_id',
+            index='wallets_sponsorship_beneficiary_id_cb6080ba',
         ),
-        migrations.AlterField(
-            model_name='sponsorshipmonth',
-            name='sponsorship',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='months', to='wallets.sponsorship'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='sponsorshipmonth',
+                name='sponsorship',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='months', to='wallets.sponsorship'),
+            ),
+            table='wallets_sponsorshipmonth',
+            column='sponsorship_id',
+            index='wallets_sponsorshipmonth_sponsorship_id_8220b768',
         ),
-        migrations.AlterField(
-            model_name='transfer',
-            name='beneficiary',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='sponsored_transfers', to='wallets.account'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='transfer',
+                name='beneficiary',
+                field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='sponsored_transfers', to='wallets.account'),
+            ),
+            table='wallets_transfer',
+            column='beneficiary_id',
+            index='wallets_transfer_beneficiary_id_d4dcc048',
         ),
-        migrations.AlterField(
-            model_name='transfer',
-            name='wallet',
-            field=models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='transfers', to='wallets.account'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='transfer',
+                name='wallet',
+                field=models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='transfers', to='wallets.account'),
+            ),
+            table='wallets_transfer',
+            column='wallet_id',
+            index='wallets_transfer_wallet_id_31240d39',
         ),
     ]

@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from tokenhub.migrations_ops import fk_index_dropped
+
 
 class Migration(migrations.Migration):
 
@@ -12,19 +14,34 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='articlechunk',
-            name='article',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='widgets.article'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='articlechunk',
+                name='article',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='widgets.article'),
+            ),
+            table='widgets_articlechunk',
+            column='article_id',
+            index='widgets_articlechunk_article_id_e1270aaf',
         ),
-        migrations.AlterField(
-            model_name='articlechunk',
-            name='merchant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='articlechunk',
+                name='merchant',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant'),
+            ),
+            table='widgets_articlechunk',
+            column='merchant_id',
+            index='widgets_articlechunk_merchant_id_09be7f6e',
         ),
-        migrations.AlterField(
-            model_name='visitorconversation',
-            name='widget',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='conversations', to='widgets.widget'),
+        fk_index_dropped(
+            migrations.AlterField(
+                model_name='visitorconversation',
+                name='widget',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='conversations', to='widgets.widget'),
+            ),
+            table='widgets_visitorconversation',
+            column='widget_id',
+            index='widgets_visitorconversation_widget_id_c30affb0',
         ),
     ]
