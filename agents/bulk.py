@@ -255,7 +255,7 @@ def bulk_results_csv(batch: Batch) -> str:
                 _joined(seo.get("keywords")),
                 _joined(output.get("tags")),
                 "" if run.cost is None else run.cost,
-                run.error_message,
+                run.error_text,
             ]
         )
     return out.getvalue()

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from agents.runs.messages import error_text
 from merchants.models import Merchant
 
 
@@ -205,6 +206,11 @@ class Run(models.Model):
         ),
         "handed_back": _("The worker writing this run was restarted; it is waiting for another worker."),
     }
+
+    @property
+    def error_text(self) -> str:
+        """The failure's message in the reader's language ("" when the run did not fail)."""
+        return error_text(self.error_message)
 
     @property
     def waiting_message(self) -> str:

@@ -113,7 +113,7 @@ class UsageOutput(serializers.Serializer):
 
 class RunErrorOutput(serializers.Serializer):
     code = serializers.CharField(source="error_code")
-    message = serializers.CharField(source="error_message")
+    message = serializers.CharField(source="error_text")
 
 
 class RunWaitingOutput(serializers.Serializer):
@@ -203,7 +203,7 @@ class RunOutput(serializers.ModelSerializer):
 
     @extend_schema_field(RunErrorOutput(allow_null=True))
     def get_error(self, run: Run):
-        return {"code": run.error_code, "message": run.error_message} if run.error_code else None
+        return {"code": run.error_code, "message": run.error_text} if run.error_code else None
 
     @extend_schema_field(RunWaitingOutput(allow_null=True))
     def get_waiting(self, run: Run):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import openai
+from django.utils.translation import gettext_noop
 
 from tokenhub.errors import ApplicationError
 
@@ -23,7 +24,7 @@ class LLMError(ApplicationError):
     code = "model_error"
     status = 502
     retryable = False
-    default_message = "The AI model could not complete this request."
+    default_message = gettext_noop("The AI model could not complete this request.")
 
     def __init__(
         self,
@@ -53,7 +54,7 @@ class ModelBusy(LLMError):
 
     code = "model_busy"
     retryable = True
-    default_message = "The AI model is busy right now; the run will be retried shortly."
+    default_message = gettext_noop("The AI model is busy right now; the run will be retried shortly.")
 
 
 class ModelRejected(LLMError):
@@ -61,27 +62,31 @@ class ModelRejected(LLMError):
     auth, model_not_found."""
 
     code = "invalid_request"
-    default_message = "The AI model could not process this request."
+    default_message = gettext_noop("The AI model could not process this request.")
 
 
 class ProviderArrearage(ModelRejected):
     """The operator's provider account is overdue (`Arrearage`): every call fails until someone pays."""
 
     code = "provider_unavailable"
-    default_message = "The AI service is temporarily unavailable. Our team has been alerted."
+    default_message = gettext_noop("The AI service is temporarily unavailable. Our team has been alerted.")
 
 
 class InvalidModelOutput(LLMError):
     """The model answered, but not with JSON that fits the tool's output schema."""
 
     code = "invalid_output"
-    default_message = "The AI model returned an answer in an unexpected format. Please try again."
+    default_message = gettext_noop(
+        "The AI model returned an answer in an unexpected format. Please try again."
+    )
 
 
 _REJECTION_MESSAGES = {
-    "moderation": "The AI provider's content filter flagged this request. Please rephrase it and try again.",
-    "auth": "The AI service is not configured correctly. Our team has been alerted.",
-    "model_not_found": "The AI model for this tool is not available right now.",
+    "moderation": gettext_noop(
+        "The AI provider's content filter flagged this request. Please rephrase it and try again."
+    ),
+    "auth": gettext_noop("The AI service is not configured correctly. Our team has been alerted."),
+    "model_not_found": gettext_noop("The AI model for this tool is not available right now."),
     "invalid_request": ModelRejected.default_message,
 }
 

@@ -36,9 +36,8 @@ from agents.llm.deadline import CallBudget
 from agents.models import Run
 from agents.runs.estimate import run_messages, tool_of
 from agents.runs.leases import lease_until, registry
+from agents.runs.messages import INTERNAL_ERROR_MESSAGE, gave_up_message
 from agents.runs.settle import (
-    INTERNAL_ERROR_MESSAGE,
-    gave_up_message,
     run_fail,
     run_retry_later,
     run_succeed,

@@ -26,14 +26,8 @@ from django.utils import timezone
 
 from agents.models import Run
 from agents.runs.create import run_enqueue
-from agents.runs.settle import (
-    TIMED_OUT,
-    TIMED_OUT_MESSAGE,
-    WORKER_LOST,
-    gave_up_message,
-    run_finish_unpaid,
-    run_requeue,
-)
+from agents.runs.messages import NOT_STARTED_MESSAGE, TIMED_OUT_MESSAGE, gave_up_message, worker_lost_message
+from agents.runs.settle import TIMED_OUT, WORKER_LOST, run_finish_unpaid, run_requeue
 from merchants.actors import Actor
 from tokenhub import metrics
 from tokenhub.redis import REDIS_ERRORS, shared_redis
@@ -43,15 +37,7 @@ logger = logging.getLogger(__name__)
 Status = Run.Status
 RECOVERY = Actor.system("run recovery")
 NOT_STARTED = "not_started"
-NOT_STARTED_MESSAGE = "No worker could start this run in time. Nothing was charged; please try again."
 LOCK_KEY = "tokenhub:runs-recovery"
-
-
-def worker_lost_message(times: int) -> str:
-    return (
-        f"The run was interrupted {times} times while it was being written. "
-        "Nothing was charged; please try again."
-    )
 
 
 def _fail_overdue(run: Run, now: datetime) -> bool:

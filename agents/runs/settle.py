@@ -28,6 +28,7 @@ from agents.runs import hooks, streams
 from agents.runs.create import run_enqueue
 from agents.runs.failures import run_failure_record
 from agents.runs.memos import run_memo, usage_memo
+from agents.runs.messages import TIMED_OUT_MESSAGE
 from agents.runs.usage import CallUsage, usage_cost, usage_record
 from merchants.actors import Actor
 from wallets.exceptions import HoldAlreadyResolved, HoldExpired
@@ -42,21 +43,7 @@ Waiting = Run.Waiting
 WORKER = Actor.system("run worker")
 
 TIMED_OUT = "timed_out"
-TIMED_OUT_MESSAGE = "The run did not finish in time. Nothing was charged; please try again."
 WORKER_LOST = "worker_lost"
-INTERNAL_ERROR_MESSAGE = "Something went wrong on our side. Nothing was charged; please try again."
-# What a merchant reads when the provider stayed busy until the run's retries ran out, by cause.
-GAVE_UP_MESSAGES = {
-    "rate_limited": "The AI provider was too busy to answer after {tries} tries. Nothing was charged; "
-    "please try again in a few minutes.",
-    "timeout": "The AI provider did not answer in time after {tries} tries. Nothing was charged; "
-    "please try again in a few minutes.",
-}
-GAVE_UP_DEFAULT = "The AI provider kept failing. Nothing was charged; please try again in a few minutes."
-
-
-def gave_up_message(cause: str, tries: int) -> str:
-    return GAVE_UP_MESSAGES.get(cause, GAVE_UP_DEFAULT).format(tries=tries)
 
 
 def settle_key(run_id: uuid.UUID | str) -> str:
