@@ -149,12 +149,22 @@ UPDATE {_RUNS} AS r
    SET status = 'running', attempts = r.attempts + 1, started_at = COALESCE(r.started_at, %(now)s),
        deadline_at = COALESCE(r.deadline_at, LEAST(%(now)s + %(run_deadline)s, h.timeout_at - %(margin)s)),
        lease_expires_at = %(lease)s
-  FROM {_TRANSFERS} AS h, {_MERCHANTS} AS m
+  FROM {_TRANSFERS} AS h, {_MERCHANTS} AS m{{async_commit}}
  WHERE r.id = %(run_id)s AND r.status = 'queued' AND h.id = r.hold_id AND m.id = r.merchant_id
    AND (r.not_before IS NULL OR r.not_before <= %(now)s)
    AND COALESCE(r.deadline_at, LEAST(%(now)s + %(run_deadline)s, h.timeout_at - %(margin)s)) > %(now)s
 RETURNING {_columns(Run, "r")}, {_columns(Transfer, "h")}, {_columns(Merchant, "m")}
 """  # noqa: S608 (table and column names are ours, every value is a parameter)
+# A claim committed on its own does not wait for the disk (synchronous_commit off for that transaction
+# alone): the worker's next step is a model call, not an answer to anyone. Should PostgreSQL crash before
+# the claim reaches the disk, the run is queued again after the restart, the settlement (which waits for
+# the disk, and flushes the claim with it) finds no claim of its own and moves nothing, and recovery runs
+# it again: a second model call, never a second charge. Inside a caller's transaction the claim is plain,
+# since the setting would last until that transaction's commit.
+_CLAIM_SQL_ON_ITS_OWN = _CLAIM_SQL.format(
+    async_commit=", (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+)
+_CLAIM_SQL = _CLAIM_SQL.format(async_commit="")
 
 
 def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
@@ -166,7 +176,7 @@ def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
             "margin": HOLD_MARGIN, "lease": lease_until(),
         }  # fmt: skip
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, params)
+            cursor.execute(_CLAIM_SQL if connection.in_atomic_block else _CLAIM_SQL_ON_ITS_OWN, params)
             row = cursor.fetchone()
         if row is not None:
             run = _from_row(Run, row[:_RUN_FIELDS])

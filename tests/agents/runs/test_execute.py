@@ -342,3 +342,31 @@ def test_a_bug_during_the_call_fails_the_run_and_releases_its_hold_at_once(llm_e
     assert (run.status, run.error_code) == ("failed", "internal_error")
     assert wallet(merchant).available == TOKENS
     assert reconcile_ledger() == []
+
+
+def _synchronous_commit() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_on_its_own_leaves_every_later_commit_of_the_connection_waiting_for_the_disk():
+    run = create(funded(TOKENS))
+    assert run_claim(run_id=run.pk) is not None
+    # The claim's own commit skips the wait; a settlement on the same connection must not.
+    assert _synchronous_commit() == "on"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_inside_a_callers_transaction_leaves_that_transactions_commit_waiting_for_the_disk():
+    from django.db import transaction
+
+    run = create(funded(TOKENS))
+    with transaction.atomic():
+        assert run_claim(run_id=run.pk) is not None
+        assert _synchronous_commit() == "on"
