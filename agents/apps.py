@@ -15,6 +15,9 @@ class AgentsConfig(AppConfig):
         from wallets.reconcile import register_check
 
         conversation_hooks.register()
+        from agents.runs.failures import window_read_along
+
+        window_read_along()
         register_check(check_runs_settled_once)
         register_collector(runs_collect)
         post_migrate.connect(_support_can_view_runs, sender=self, dispatch_uid="agents-support-permissions")

@@ -6,7 +6,8 @@ against the stored SHA-256 in constant time. The raw key exists only in the retu
 Authentication is on every API request, so a key found once (with its merchant) is kept in process memory
 for API_KEY_CACHE_SECONDS. Revocation must still answer 401 at once on every process: each request reads one
 Redis value (`GENERATION_KEY`, ~0.1 ms against the ~1 ms indexed SELECT with a join it replaces; sent in one
-pipeline with the key's rate-limit hit, merchants.rate_limits),
+pipeline with the key's rate-limit hit, merchants.rate_limits, and the per-store reads other layers ask to
+send along, `read_along`),
 and every revocation, key edit or merchant edit replaces it after its commit, so every process drops what it
 cached. The generation is read before the database, so an entry can only be tagged with a generation older
 than any change it missed. Without Redis, or while it fails, every request asks the database: slower, never
@@ -20,6 +21,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -136,13 +138,14 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     prefix = raw_key[len(KEY_SCHEME) :].split(".", 1)[0]
     hashed = hash_key(raw_key)
     counted: rate_limits.Counted | None = None
+    reads: dict[str, ReadAlong] = {}
     if (known := key_cache.entry(prefix)) is not None:
         if not hmac.compare_digest(known.api_key.hashed_key, hashed):
             return None  # a key's hash never changes, and a prefix names one key for good
-        generation, counted = _generation_and_hit(known.api_key.pk)
+        generation, counted, reads = _generation_and_hit(known.api_key)
         if generation is not None and generation == known.generation:
             mine = _private_copy(known.api_key)
-            mine.counted_hit = counted
+            mine.counted_hit, mine.reads_along = counted, reads
             _touch(mine, known.api_key)
             return mine
     else:
@@ -155,7 +158,8 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
         key_cache.put(prefix, generation, api_key)
         api_key = _private_copy(api_key)
     if counted is not None and known is not None and known.api_key.pk == api_key.pk:
-        api_key.counted_hit = counted  # counted already, in the round trip that found the cache stale
+        # Counted and read already, in the round trip that found the cache stale.
+        api_key.counted_hit, api_key.reads_along = counted, reads
     return api_key
 
 
@@ -234,21 +238,45 @@ def _generation() -> bytes | None:
     return _generation_value(value)
 
 
-def _generation_and_hit(api_key_id: int) -> tuple[bytes | None, rate_limits.Counted | None]:
-    """The revocation generation, and one hit counted for the key's rate limit, in one round trip.
-    (None, None) when the cache is not in use: the throttle then counts the hit itself."""
+class ReadAlong(NamedTuple):
+    """A read a higher layer asked for in the key's round trip: what it queued it with, and the answer."""
+
+    asked: Any
+    answer: Any
+
+
+# Per-store Redis reads a layer above makes on the requests a key authenticates, sent in the key's own
+# round trip instead of one more: name -> a function that queues exactly one command for the key's store
+# on the pipeline and returns what it asked with (e.g. a limit), kept beside the answer in `ReadAlong`.
+_reads_along: dict[str, Callable[[Any, int], Any]] = {}
+
+
+def read_along(name: str, queue: Callable[[Any, int], Any]) -> None:
+    """Have `queue(pipe, merchant_id)` sent with every cached key's round trip; see ApiKey.reads_along."""
+    _reads_along[name] = queue
+
+
+def _generation_and_hit(
+    api_key: ApiKey,
+) -> tuple[bytes | None, rate_limits.Counted | None, dict[str, ReadAlong]]:
+    """The revocation generation, one hit counted for the key's rate limit and the reads along, in one
+    round trip. (None, None, {}) when the cache is not in use: the throttle then counts the hit itself."""
     if not _cache_in_use():
-        return None, None
+        return None, None, {}
     now = rate_limits.clock()
     try:
         pipe = shared_redis(settings.REDIS_URL).pipeline(transaction=False)
         pipe.get(GENERATION_KEY)
-        rate_limits.count_in(pipe, rate_limits.key_ident(api_key_id), now)
-        value, count, _expired = pipe.execute()
+        rate_limits.count_in(pipe, rate_limits.key_ident(api_key.pk), now)
+        asked = {name: queue(pipe, api_key.merchant_id) for name, queue in _reads_along.items()}
+        value, count, _expired, *answers = pipe.execute()
     except REDIS_ERRORS:
         _cache_failed()
-        return None, None
-    return _generation_value(value), rate_limits.Counted(count=count, at=now)
+        return None, None, {}
+    reads = {
+        name: ReadAlong(with_, answer) for (name, with_), answer in zip(asked.items(), answers, strict=True)
+    }
+    return _generation_value(value), rate_limits.Counted(count=count, at=now), reads
 
 
 def _generation_value(value: Any) -> bytes:

@@ -172,6 +172,9 @@ class ApiKey(models.Model):
     # Not a column: on the copy one request authenticated with, the rate-limit hit counted in the same
     # Redis round trip (merchants.api_keys), which the API's throttle decides on instead of counting again.
     counted_hit: Any = None
+    # Not a column either: the reads other layers asked to send in that round trip (api_keys.read_along),
+    # by name; a read missing here was not made.
+    reads_along: dict[str, Any] = {}  # replaced on each copy, never mutated
 
     class Meta:
         ordering = ["-created_at"]

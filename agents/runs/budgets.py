@@ -12,6 +12,7 @@ from django.utils import timezone
 from agents.errors import BudgetExceeded
 from agents.models import Run
 from agents.runs.create import run_create
+from agents.runs.failures import READ_ALONG
 from merchants.models import ApiKey
 
 
@@ -45,6 +46,8 @@ def run_create_for_key(*, api_key: ApiKey | None, **create) -> Run:
     with the budget; over it, the transaction rolls back and nothing was created or held. The key's row
     is locked for that transaction, so two requests with one key check one after the other.
     """
+    if api_key is not None:
+        create["failures_read"] = api_key.reads_along.get(READ_ALONG)
     if api_key is None or api_key.monthly_token_budget is None:
         return run_create(api_key_id=api_key.pk if api_key else None, **create)
     with transaction.atomic():

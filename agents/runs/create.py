@@ -26,6 +26,7 @@ from agents.runs.estimate import Estimate, request_hash, run_estimate, stored_in
 from agents.runs.failures import failed_runs_check
 from agents.runs.memos import run_memo
 from merchants.actors import Actor
+from merchants.api_keys import ReadAlong
 from merchants.models import Merchant
 from wallets.balance_events import wallet_spent_if_low
 from wallets.exceptions import InsufficientTokens
@@ -74,15 +75,17 @@ class RunSpec:
     batch_row: int | None = None
 
 
-def runs_build(*, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor) -> list[Run]:
+def runs_build(
+    *, merchant: Merchant, specs: Sequence[RunSpec], actor: Actor, failures_read: ReadAlong | None = None
+) -> list[Run]:
     """Hold for and insert each run, all or none; enqueue them all when the caller's transaction commits
     (at once when there is none).
 
     Raises InsufficientTokens at the first hold the wallet cannot cover; every earlier hold rolls back with
     it. Raises TooManyFailedRuns while the store is slowed for failing runs (agents.runs.failures), before
-    anything is held.
+    anything is held (`failures_read`: that check's first read, made already with the API key's).
     """
-    failed_runs_check(merchant_id=merchant.pk)
+    failed_runs_check(merchant_id=merchant.pk, read=failures_read)
     if len(specs) == 1 and (
         run := _run_build_in_one_statement(merchant=merchant, spec=specs[0], actor=actor)
     ):
@@ -252,6 +255,7 @@ def run_create(
     idempotency_key: str | None = None,
     created_by: Any = None,
     api_key_id: int | None = None,
+    failures_read: ReadAlong | None = None,
 ) -> Run:
     """A queued run and its hold, in one transaction; the task is enqueued when it commits.
 
@@ -270,7 +274,7 @@ def run_create(
         api_key_id=api_key_id,
     )
     try:
-        return runs_build(merchant=merchant, specs=[spec], actor=actor)[0]
+        return runs_build(merchant=merchant, specs=[spec], actor=actor, failures_read=failures_read)[0]
     except (IntegrityError, InsufficientTokens):
         # A concurrent request with the same key committed first (our hold rolled back with our run), or
         # it took the last tokens: either way its run is the answer.

@@ -195,3 +195,25 @@ def test_without_a_working_redis_every_request_asks_the_database(django_assert_n
             assert api_key_authenticate(raw_key=raw) == api_key
         ApiKey.objects.filter(pk=api_key.pk).update(revoked_at="2026-01-01T00:00:00Z")
         assert api_key_authenticate(raw_key=raw) is None
+
+
+@pytest.mark.django_db
+def test_a_read_another_layer_asks_for_is_sent_in_the_known_keys_round_trip(monkeypatch):
+    from merchants import api_keys
+
+    def probe(pipe, merchant_id):
+        pipe.get(f"test:probe:{merchant_id}")
+        return "asked with this"
+
+    monkeypatch.setitem(api_keys._reads_along, "probe", probe)
+    merchant = MerchantFactory()
+    _api_key, raw = api_key_create(merchant=merchant, name="sync")
+    shared_redis(settings.REDIS_URL).set(f"test:probe:{merchant.pk}", "seen", ex=60)
+    first = api_key_authenticate(raw_key=raw)
+    assert first is not None and "probe" not in first.reads_along  # read from the database: nothing along
+    sent = _redis_round_trips(monkeypatch)
+
+    again = api_key_authenticate(raw_key=raw)
+
+    assert len(sent) == 1
+    assert again.reads_along["probe"] == api_keys.ReadAlong(asked="asked with this", answer=b"seen")

@@ -128,3 +128,59 @@ def test_only_the_failures_within_the_window_fill_it():
     with pytest.raises(failures.TooManyFailedRuns) as refused:
         failures.failed_runs_check(merchant_id=merchant.pk)
     assert refused.value.details["failed_runs"] == 20
+
+
+class _WatchedRedis:
+    """The shared client, noting each ZRANGE the failed-run check sends on its own."""
+
+    def __init__(self, client, asked: list):
+        self._client, self._asked = client, asked
+
+    def zrange(self, *args, **kwargs):
+        self._asked.append(args)
+        return self._client.zrange(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def _watch_window_reads(monkeypatch) -> list:
+    asked: list = []
+    real = failures._redis
+    monkeypatch.setattr(failures, "_redis", lambda: _WatchedRedis(real(), asked))
+    return asked
+
+
+def test_a_run_created_with_a_known_key_reads_the_window_in_the_keys_own_round_trip(monkeypatch):
+    merchant = funded(TOKENS)
+    api = client_with(_key(merchant))
+    assert api.get("/api/v1/wallet").status_code == 200  # from here on this process knows the key
+    asked = _watch_window_reads(monkeypatch)
+
+    response = api.post("/api/v1/runs", {"tool": "listing-writer", "input": listing()}, format="json")
+
+    assert response.status_code == 202
+    assert asked == []
+
+
+def test_a_run_created_without_a_key_reads_the_window_itself(monkeypatch):
+    merchant = funded(TOKENS)
+    asked = _watch_window_reads(monkeypatch)
+
+    run_create(merchant=merchant, tool="listing-writer", input=listing(), actor=SYSTEM)
+
+    assert asked == [(failures.failures_key(merchant.pk), -20, -20)]
+
+
+def test_a_window_read_made_under_another_limit_is_read_again():
+    from merchants.api_keys import ReadAlong
+
+    merchant = funded(TOKENS)
+    limit = settings.RUN_FAILURE_LIMIT
+    for _ in range(limit):
+        failures.run_failure_record(merchant_id=merchant.pk, code="invalid_output")
+
+    with pytest.raises(failures.TooManyFailedRuns):
+        failures.failed_runs_check(merchant_id=merchant.pk, read=ReadAlong(asked=limit + 1, answer=[]))
+    # Made under today's limit, the read is trusted: the window was empty when the key's round trip read it.
+    failures.failed_runs_check(merchant_id=merchant.pk, read=ReadAlong(asked=limit, answer=[]))
