@@ -1,5 +1,7 @@
 """The ledger's errors, under the project's one error base (`tokenhub.errors.ApplicationError`)."""
 
+from django.utils.translation import gettext
+
 from tokenhub.errors import ApplicationError
 
 
@@ -18,8 +20,11 @@ class InsufficientTokens(LedgerError):
         self.required = required
         self.available = available
         super().__init__(
-            f"This needs up to {required:,} tokens and your wallet has {available:,} available. "
-            "Top up your wallet, then try again.",
+            gettext(
+                "This needs up to %(required)s tokens and your wallet has %(available)s available. "
+                "Top up your wallet, then try again."
+            )
+            % {"required": f"{required:,}", "available": f"{available:,}"},
             details={"required": required, "available": available},
         )
 

@@ -8,6 +8,7 @@ what makes the check safe: concurrent creations cannot each see the budget's las
 from django.db import transaction
 from django.db.models import Case, F, Sum, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from agents.errors import BudgetExceeded
 from agents.models import Run
@@ -62,8 +63,15 @@ def run_create_for_key(*, api_key: ApiKey | None, **create) -> Run:
             if used > api_key.monthly_token_budget:
                 budget = api_key.monthly_token_budget
                 raise BudgetExceeded(
-                    f"This run needs up to {run.held:,} tokens; the key has {max(budget - used + run.held, 0):,} "
-                    f"of its {budget:,} monthly budget left.",
+                    gettext(
+                        "This run needs up to %(required)s tokens; the key has %(left)s of its %(budget)s "
+                        "monthly budget left."
+                    )
+                    % {
+                        "required": f"{run.held:,}",
+                        "left": f"{max(budget - used + run.held, 0):,}",
+                        "budget": f"{budget:,}",
+                    },
                     details={"budget": budget, "used": used - run.held, "required": run.held},
                 )
     return run

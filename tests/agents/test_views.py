@@ -67,6 +67,20 @@ def test_too_few_tokens_says_how_many_were_needed_and_creates_nothing(client, me
     assert not Transfer.objects.filter(kind="hold").exists()
 
 
+def test_too_few_tokens_says_so_in_chinese_to_a_member_who_reads_chinese(client):
+    reader = MembershipFactory(role="staff", user__language="zh-hans")
+    client.force_login(reader.user)
+    _fund(reader.merchant, 100)
+
+    page = client.post(
+        reverse("tool", args=["listing-writer"]), {"product_name": "Kettle", "marketplace": "generic"}
+    ).content.decode()
+
+    assert "钱包当前可用 100。请先给钱包充值" in page
+    assert "needs up to" not in page
+    assert not Run.objects.exists()
+
+
 def test_an_input_the_tool_rejects_is_shown_on_the_form_and_creates_nothing(client, member):
     _fund(member.merchant, 100_000)
 
