@@ -30,6 +30,7 @@ from agents.runs.failures import run_failure_record
 from agents.runs.memos import run_memo, usage_memo
 from agents.runs.messages import TIMED_OUT_MESSAGE
 from agents.runs.usage import CallUsage, usage_cost, usage_record
+from agents.tools import registry
 from merchants.actors import Actor
 from wallets.exceptions import HoldAlreadyResolved, HoldExpired
 from wallets.funding import funding_post, funding_release, hold_parts, part_index
@@ -64,10 +65,22 @@ def hold_release(*, run: Run, actor: Actor, memo: str) -> Transfer:
 
 def _apply(run: Run, fields: dict[str, Any]) -> None:
     Run.objects.filter(pk=run.pk).update(**fields)
-    if fields.get("status") in Run.TERMINAL:  # live-reply readers stop waiting (agents.runs.streams)
-        transaction.on_commit(partial(streams.stream_finish, run.pk))
+    if fields.get("status") in Run.TERMINAL:
+        _end_announce(run)
     for name, value in fields.items():
         setattr(run, name, value)
+
+
+@cache
+def _tools_that_stream() -> frozenset[str]:
+    return frozenset(tool.slug for tool in registry.all() if tool.uses_history)
+
+
+def _end_announce(run: Run) -> None:
+    """Readers of the run's live reply stop waiting, after the commit (agents.runs.streams). Only a tool
+    whose reply streams has readers: announcing every other run's end was a Redis round trip for no one."""
+    if run.tool in _tools_that_stream():
+        transaction.on_commit(partial(streams.stream_finish, run.pk))
 
 
 def _locked(run_id: uuid.UUID | str, where: Q) -> Run | None:
@@ -296,7 +309,7 @@ def _succeed_in_one_statement(
     fields["settlement"] = step.saved(row)
     for name, value in fields.items():
         setattr(run, name, value)
-    transaction.on_commit(partial(streams.stream_finish, run.pk))
+    _end_announce(run)
     return run
 
 
