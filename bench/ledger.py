@@ -310,7 +310,7 @@ writing (the unique key, or for a debit the refused guard, finds a replay, and t
 from there); system account ids cached per process (a stale id fails the foreign key, the cache is dropped
 on post_migrate/flush and on error); each movement one statement on PostgreSQL (a savepoint around it only
 inside a caller's transaction). Figures on this shared 2-core machine move ±50 % between runs (load average
-{load} at the start of this run: other engineers' test suites); compare ratios within a row, not rows across runs.
+{load} at the start of this run); compare ratios within a row, not rows across runs.
 
 - Command: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenhub .venv/bin/python bench/ledger.py` (or `make bench`)
 - Machine: {machine(url)}; shared with other work while measured
