@@ -3,6 +3,7 @@
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext
 
 from agents import tool_labels
 from agents.tools.messages import field_label
@@ -29,8 +30,9 @@ def short_ref(run_id: Any) -> str:
 
 @register.filter
 def input_label(name: Any) -> str:
-    """A tool input's key as the label its form uses: `product_name` → `Product name`."""
-    return field_label(str(name))
+    """A tool input's key as the label its form uses, in the reader's language: `product_name` →
+    `Product name` (the form's own msgid, agents/forms.py), 商品名称 in Chinese."""
+    return gettext(field_label(str(name)))
 
 
 @register.filter

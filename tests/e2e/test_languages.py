@@ -125,6 +125,43 @@ def test_the_dashboard_pages_read_in_the_browsers_language(browser_page, screens
         screenshot(page, f"{name}-{key}")
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_failed_run_reads_in_chinese_with_its_number_on_a_phone_and_a_desktop(browser_page, screenshot, width):
+    from agents.runs.messages import gave_up_message
+
+    membership = _store_with_history()
+    wallet = services.wallet_of(merchant=membership.merchant)
+    hold = services.hold_create(wallet=wallet, amount=3_000, key="lang:failed:hold", actor=SYSTEM)
+    release = services.hold_void(hold=hold, key="lang:failed:void", actor=SYSTEM)
+    run = Run.objects.create(
+        merchant=membership.merchant,
+        tool="listing-writer",
+        status="failed",
+        input={"product_name": "亚麻围裙 Linen apron"},
+        model="qwen-plus",
+        held=3_000,
+        hold=hold,
+        settlement=release,
+        error_code="timeout",
+        error_message=gave_up_message("timeout", 5),
+        finished_at=release.created_at,
+    )
+    page = browser_page(locale="zh-CN", width=width)
+    page.goto("/login/")
+    page.locator("#id_username").fill(membership.user.email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("main")).to_contain_text("可用 Token")
+
+    page.goto(f"/runs/{run.pk}/")
+
+    banner = page.locator(".banner.error")
+    expect(banner).to_contain_text("已尝试 5 次")
+    expect(banner).not_to_contain_text("did not answer")
+    _no_sideways_scroll(page)
+    screenshot(page, f"lang-zh-{width}-failed-run")
+
+
 def test_switching_language_sticks_after_log_out(browser_page, screenshot):
     membership = _store_with_history()
     page = browser_page(locale="zh-CN", width=1280)

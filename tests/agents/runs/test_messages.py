@@ -63,5 +63,6 @@ def test_a_failed_run_reads_in_chinese_on_the_dashboard_and_in_english_in_the_re
     assert GAVE_UP_AFTER_5_TRIES_ZH in page
     assert "did not answer" not in page
     assert page.count("未扣费") == 1  # the sentence says it; the page does not add it again
+    assert "<th>商品名称</th>" in page  # the input's label too, as the tool's form says it
     run.refresh_from_db()
     assert run.error_message == gave_up_message("timeout", 5)
