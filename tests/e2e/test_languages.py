@@ -126,7 +126,9 @@ def test_the_dashboard_pages_read_in_the_browsers_language(browser_page, screens
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_a_failed_run_reads_in_chinese_with_its_number_on_a_phone_and_a_desktop(browser_page, screenshot, width):
+def test_a_failed_run_reads_in_chinese_with_its_number_on_a_phone_and_a_desktop(
+    browser_page, screenshot, width
+):
     from agents.runs.messages import gave_up_message
 
     membership = _store_with_history()
