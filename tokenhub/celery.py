@@ -15,6 +15,18 @@ app.autodiscover_tasks()
 BEAT_HEARTBEAT_SECONDS = 15
 
 
+@signals.setup_logging.connect
+def _log_as_the_web_does(**_kwargs: Any) -> None:
+    """Workers and beat log through settings.LOGGING, as the web does: JSON lines with the run, merchant and
+    request of each (LOG_FORMAT, LOG_LEVEL). Without a receiver of this signal Celery replaces the root
+    logger's handlers with its own plain format, and every worker line lost its run and merchant."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
 @signals.beat_init.connect
 def _beat_heartbeat(**_kwargs: Any) -> None:
     """Beat records its own heartbeat (for /healthz) from a thread beside its scheduler."""
