@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
 
 from agents.errors import BulkFileInvalid, InvalidRunInput
 from agents.models import Batch, Run
@@ -61,21 +62,29 @@ RESULT_COLUMNS = (
 )
 
 
+def file_too_large_message() -> str:
+    return gettext("The file is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024}
+
+
 def _text(content: bytes | str) -> str:
     if isinstance(content, str):
         content = content.encode()
     if len(content) > MAX_BYTES:
         raise BulkFileInvalid(
-            f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.", details={"file": "too large"}
+            file_too_large_message(),
+            details={"file": "too large"},
         )
     try:
         text = content.decode("utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError:
-        raise BulkFileInvalid("The file must be UTF-8 encoded CSV.", details={"file": "not UTF-8"}) from None
+        raise BulkFileInvalid(
+            gettext("The file must be UTF-8 encoded CSV."), details={"file": "not UTF-8"}
+        ) from None
     if "\x00" in text:
         row = text.count("\n", 0, text.index("\x00")) + 1
         raise BulkFileInvalid(
-            f"Row {row} contains a NUL character; remove it and upload the file again.",
+            gettext("Row %(row)s contains a NUL character; remove it and upload the file again.")
+            % {"row": row},
             details={"rows": {str(row): {"row": "NUL character"}}},
         )
     return text
@@ -95,7 +104,8 @@ def _cells(reader: Any) -> Any:
             # After a csv.Error the reader's count stops on the line before: the bad row is the next one.
             number = reader.line_num if cells is not None else before + 1
             raise BulkFileInvalid(
-                f"Row {number} has a cell longer than {MAX_CELL_CHARS:,} characters.",
+                gettext("Row %(row)s has a cell longer than %(characters)s characters.")
+                % {"row": number, "characters": f"{MAX_CELL_CHARS:,}"},
                 details={
                     "rows": {str(number): {"row": f"a cell is longer than {MAX_CELL_CHARS} characters"}}
                 },
@@ -127,19 +137,20 @@ def bulk_rows(content: bytes | str) -> list[tuple[int, dict[str, Any]]]:
         len(name) > MAX_CELL_CHARS for name in fieldnames or []
     ):
         raise BulkFileInvalid(
-            "The first row (the column names) is not a valid CSV header.",
+            gettext("The first row (the column names) is not a valid CSV header."),
             details={"rows": {"1": {"row": "not a valid header"}}},
         )
     header = [name.strip().lower() for name in (fieldnames or [])]
     if "product_name" not in header:
         raise BulkFileInvalid(
-            "The first row must name the columns, including product_name.",
+            gettext("The first row must name the columns, including product_name."),
             details={"file": f"missing product_name column; columns are {', '.join(COLUMNS)}"},
         )
     unknown = sorted(set(header) - set(COLUMNS) - {""})
     if unknown:
         raise BulkFileInvalid(
-            f"Unknown columns: {', '.join(unknown)}. Accepted: {', '.join(COLUMNS)}.",
+            gettext("Unknown columns: %(unknown)s. Accepted: %(accepted)s.")
+            % {"unknown": ", ".join(unknown), "accepted": ", ".join(COLUMNS)},
             details={"file": f"unknown columns: {', '.join(unknown)}"},
         )
     reader.fieldnames = header
@@ -148,7 +159,7 @@ def bulk_rows(content: bytes | str) -> list[tuple[int, dict[str, Any]]]:
         number = reader.line_num  # the line the row ends on: the spreadsheet's row number, header = 1
         if None in cells:  # more cells than columns
             raise BulkFileInvalid(
-                f"Row {number} has more cells than the header has columns.",
+                gettext("Row %(row)s has more cells than the header has columns.") % {"row": number},
                 details={"rows": {str(number): {"row": "more cells than columns"}}},
             )
         if not any((value or "").strip() for value in cells.values()):
@@ -156,11 +167,11 @@ def bulk_rows(content: bytes | str) -> list[tuple[int, dict[str, Any]]]:
         rows.append((number, _row_input(cells)))
         if len(rows) > MAX_ROWS:
             raise BulkFileInvalid(
-                f"A file may hold at most {MAX_ROWS} products.",
+                gettext("A file may hold at most %(rows)s products.") % {"rows": MAX_ROWS},
                 details={"file": f"more than {MAX_ROWS} rows"},
             )
     if not rows:
-        raise BulkFileInvalid("The file holds no products.", details={"file": "no rows"})
+        raise BulkFileInvalid(gettext("The file holds no products."), details={"file": "no rows"})
     return rows
 
 
@@ -189,7 +200,13 @@ def bulk_create(
     if errors:
         rows = ", ".join(list(errors)[:10]) + ("…" if len(errors) > 10 else "")
         raise BulkFileInvalid(
-            f"{len(errors)} rows are invalid (rows {rows}); nothing was created.", details={"rows": errors}
+            ngettext(
+                "%(count)s row is invalid (row %(rows)s); nothing was created.",
+                "%(count)s rows are invalid (rows %(rows)s); nothing was created.",
+                len(errors),
+            )
+            % {"count": len(errors), "rows": rows},
+            details={"rows": errors},
         )
     total = sum(estimate.held for _, _, estimate in estimates)
     if (available := spendable_by(merchant, tool=TOOL)) < total:

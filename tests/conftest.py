@@ -50,6 +50,16 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(autouse=True)
+def _each_test_starts_in_english():
+    """A request in Chinese leaves Chinese active in the thread (LocaleMiddleware activates, never resets):
+    a later test that calls a service directly must not read its messages in Chinese."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Process-memory caches (API keys, prices, wallet ids) must not carry rows a rolled-back test made."""
     from agents.runs.usage import provider_prices_forget

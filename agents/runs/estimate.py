@@ -12,8 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext
 from pydantic import BaseModel
 
+from agents import tool_labels
 from agents.errors import InvalidRunInput, ToolUnavailable, UnknownTool
 from agents.llm import tokens
 from agents.runs import hooks
@@ -47,7 +49,9 @@ def input_validate(tool: Tool, input: Any) -> BaseModel:
         for error in exc.errors:
             field = error["field"] or "input"
             details[field] = f"{details[field]}; {error['message']}" if field in details else error["message"]
-        raise InvalidRunInput(f"Some fields need a change. {exc.message}", details=details) from None
+        raise InvalidRunInput(
+            gettext("Some fields need a change. %(errors)s") % {"errors": exc.message}, details=details
+        ) from None
 
 
 def run_messages(
@@ -93,7 +97,10 @@ def run_estimate(*, merchant: Merchant, tool: str | Tool, input: Any) -> Estimat
     prompt_tokens = tokens.count_prompt_tokens(messages, tool.model)
     price = wallet_selectors.price_for(model=tool.model)
     if price is None:
-        raise ToolUnavailable(f"The {tool.name} is not available right now. Please try again later.")
+        raise ToolUnavailable(
+            gettext("The %(tool)s is not available right now. Please try again later.")
+            % {"tool": tool_labels.tool_name(tool.slug)}
+        )
     held = price.cost(input_tokens=prompt_tokens, output_tokens=tool.max_tokens)
     return Estimate(tool=tool, data=data, prompt_tokens=prompt_tokens, price=price, held=max(held, 1))
 

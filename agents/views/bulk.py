@@ -21,7 +21,7 @@ def bulk_listings(request):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         if upload.size > bulk.MAX_BYTES:
-            form.add_error("file", f"The file is larger than {bulk.MAX_BYTES // 1024 // 1024} MB.")
+            form.add_error("file", bulk.file_too_large_message())
             return render(request, "agents/bulk.html", {"form": form, "batches": []}, status=413)
         try:
             batch = bulk.bulk_create(

@@ -152,3 +152,18 @@ def test_the_runs_page_lists_runs_of_every_tool_by_what_they_were_about(client, 
     assert "Linen apron" in runs_page.content.decode()
     assert "Spring sale on aprons" in runs_page.content.decode()
     assert "Linen apron" in home.content.decode()
+
+
+def test_a_bulk_file_with_unknown_columns_is_refused_in_chinese_to_a_member_who_reads_chinese(client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    reader = MembershipFactory(role="staff", user__language="zh-hans")
+    client.force_login(reader.user)
+    _fund(reader.merchant, 100_000)
+    upload = SimpleUploadedFile("products.csv", b"product_name,colour\nKettle,red\n")
+
+    page = client.post(reverse("bulk-listings"), {"file": upload}).content.decode()
+
+    assert "无法识别的列" in page and "colour" in page
+    assert "Unknown columns" not in page
+    assert not Run.objects.exists()
