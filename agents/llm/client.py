@@ -29,7 +29,7 @@ from django.conf import settings
 
 from agents.llm import ratelimit
 from agents.llm.deadline import CallBudget, DeadlineTransport, call_budget
-from agents.llm.errors import LLMError, ModelBusy, ModelRejected, map_error
+from agents.llm.errors import LLMError, ModelBusy, content_filtered, map_error
 from agents.llm.tokens import count_prompt_tokens, count_tokens
 from tokenhub.text import clean_text
 
@@ -240,11 +240,7 @@ def complete(
     )
     finish_reason = choice.get("finish_reason")
     if finish_reason == "content_filter":  # the answer itself was filtered: a moderation refusal
-        raise ModelRejected(
-            "The AI provider's content filter flagged this request. Please rephrase it and try again.",
-            code="moderation",
-            detail=f"content_filter ({model} {request_id})",
-        )
+        raise content_filtered(f"{model} {request_id}")
     content = message.get("content")
     text = clean_text(content if isinstance(content, str) else "")
     input_tokens, output_tokens, cached, note = checked_usage(
@@ -333,11 +329,7 @@ class CompletionStream:
             except (openai.APIConnectionError, httpx.HTTPError) as exc:
                 raise _transport_error(exc, active, model=model, request_id=request_id) from exc
         if finish_reason == "content_filter":
-            raise ModelRejected(
-                "The AI provider's content filter flagged this request. Please rephrase it and try again.",
-                code="moderation",
-                detail=f"content_filter ({model} {request_id})",
-            )
+            raise content_filtered(f"{model} {request_id}")
         text = "".join(pieces)
         if finish_reason is None and usage is None:
             raise ModelBusy(code="provider_error", detail=f"stream ended mid-answer ({model} {request_id})")

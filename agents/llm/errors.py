@@ -105,13 +105,19 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
+def content_filtered(where: str) -> ModelRejected:
+    """The provider's content filter stopped the answer (finish_reason `content_filter`): a moderation
+    refusal, worded as every other one so that it reads in the merchant's language too."""
+    return ModelRejected(
+        _REJECTION_MESSAGES["moderation"], code="moderation", detail=f"content_filter ({where})"
+    )
+
+
 def map_error(exc: Exception, *, model: str, request_id: str | None = None) -> LLMError:
     """The provider's error as our exception family (docs/architecture.md, "The model endpoint")."""
     where = f"model={model} request_id={request_id}"
     if isinstance(exc, openai.ContentFilterFinishReasonError):  # the answer itself was filtered
-        return ModelRejected(
-            _REJECTION_MESSAGES["moderation"], code="moderation", detail=f"content_filter ({where})"
-        )
+        return content_filtered(where)
     if isinstance(exc, openai.APITimeoutError):  # subclass of APIConnectionError: check it first
         return ModelBusy(code="timeout", detail=f"timed out ({where})")
     if isinstance(exc, openai.APIConnectionError):

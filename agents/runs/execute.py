@@ -144,7 +144,7 @@ _RUNS, _TRANSFERS, _MERCHANTS = (
 )
 # The usual claim: one statement that takes the run if it is queued, due and within its deadline, and
 # answers it with its hold and merchant (the call needs both).
-_CLAIM_SQL = f"""
+_CLAIM_SQL_TEMPLATE = f"""
 UPDATE {_RUNS} AS r
    SET status = 'running', attempts = r.attempts + 1, started_at = COALESCE(r.started_at, %(now)s),
        deadline_at = COALESCE(r.deadline_at, LEAST(%(now)s + %(run_deadline)s, h.timeout_at - %(margin)s)),
@@ -157,14 +157,15 @@ RETURNING {_columns(Run, "r")}, {_columns(Transfer, "h")}, {_columns(Merchant, "
 """  # noqa: S608 (table and column names are ours, every value is a parameter)
 # A claim committed on its own does not wait for the disk (synchronous_commit off for that transaction
 # alone): the worker's next step is a model call, not an answer to anyone. Should PostgreSQL crash before
-# the claim reaches the disk, the run is queued again after the restart, the settlement (which waits for
-# the disk, and flushes the claim with it) finds no claim of its own and moves nothing, and recovery runs
-# it again: a second model call, never a second charge. Inside a caller's transaction the claim is plain,
-# since the setting would last until that transaction's commit.
-_CLAIM_SQL_ON_ITS_OWN = _CLAIM_SQL.format(
+# the claim reaches the disk, the run is queued again after the restart and recovery runs it again. The
+# first worker's settlement (which waits for the disk, and flushes the claim with it) then finds no claim
+# of its own, or, should a new claim have taken the same number, one of the two settles: the run's one
+# settlement key allows one. A second model call, never a second charge. Inside a caller's transaction the
+# claim is plain, since the setting would last until that transaction's commit.
+_CLAIM_SQL_ON_ITS_OWN = _CLAIM_SQL_TEMPLATE.format(
     async_commit=", (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 )
-_CLAIM_SQL = _CLAIM_SQL.format(async_commit="")
+_CLAIM_SQL = _CLAIM_SQL_TEMPLATE.format(async_commit="")
 
 
 def run_claim(*, run_id: uuid.UUID | str) -> Run | None:
