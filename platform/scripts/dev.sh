@@ -11,6 +11,8 @@ services_detect tokenhub
 export DEBUG="${DEBUG:-true}"
 export STATIC_MANIFEST="${STATIC_MANIFEST:-false}"
 export PORT="${PORT:-8000}"
+# No nginx in front here: gunicorn writes each request to the terminal.
+export GUNICORN_ACCESS_LOG="${GUNICORN_ACCESS_LOG:--}"
 # The web process runs on uvicorn workers here (ASGI): one port serves the pages and the live reply
 # streams. Production runs `web` as WSGI and `stream` as ASGI, split by nginx (platform/nginx.conf).
 export TOKENHUB_SERVER="${TOKENHUB_SERVER:-asgi}"
